@@ -1,0 +1,3 @@
+"""bert4torch.generation."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""bert4torch.losses."""
+
+__all__: list[str] = []

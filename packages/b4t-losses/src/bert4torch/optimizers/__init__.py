@@ -1,0 +1,3 @@
+"""bert4torch.optimizers."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""bert4torch.activations."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""bert4torch.layers."""
+
+__all__: list[str] = []

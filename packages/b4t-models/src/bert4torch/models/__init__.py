@@ -1,0 +1,3 @@
+"""bert4torch.models."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""bert4torch.serving."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""bert4torch.tokenizers."""
+
+__all__: list[str] = []

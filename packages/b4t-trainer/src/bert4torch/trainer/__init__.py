@@ -1,0 +1,3 @@
+"""bert4torch.trainer."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""bert4torch.snippets."""
+
+__all__: list[str] = []
