@@ -1,3 +1,5 @@
-"""bert4torch.serving."""
+"""bert4torch.serving: expose a Python function over HTTP with the standard library only."""
 
-__all__: list[str] = []
+from ._web import WebServing
+
+__all__ = ["WebServing"]
