@@ -1,3 +1,5 @@
-"""bert4torch.generation."""
+"""bert4torch.generation: autoregressive decoding (beam search, sampling) on torch."""
 
-__all__: list[str] = []
+from ._autoregressive import AutoRegressiveDecoder
+
+__all__ = ["AutoRegressiveDecoder"]

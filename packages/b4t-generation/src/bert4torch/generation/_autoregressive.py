@@ -1,0 +1,183 @@
+"""The original's general autoregressive decoder: beam search and random sampling over a user's ``predict``.
+
+A subclass defines ``predict(self, inputs, output_ids, states)`` returning next-token scores for each row
+(``[rows, vocab]``), decorated with ``@AutoRegressiveDecoder.wraps(default_rtype=...)`` which normalises
+them to probabilities or log-probabilities and applies the temperature. Everything stays in torch on
+``device``: no round trip through numpy per step.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+Inputs = Sequence[Any]
+Prediction = tuple[torch.Tensor, Any]
+_EPS = 1e-12
+
+
+def _to_tensor(x: Any, device: torch.device, add_btz_dim: bool) -> torch.Tensor:
+    t = x if isinstance(x, torch.Tensor) else torch.as_tensor(x)
+    t = t.to(device)
+    return t.unsqueeze(0) if add_btz_dim else t
+
+
+class AutoRegressiveDecoder:
+    """Base class for autoregressive generation by beam search or sampling.
+
+    Args:
+        start_id: the first output token (``None``: start from an empty output).
+        end_id: the token that ends a sequence.
+        maxlen: the largest number of steps.
+        minlen: sequences shorter than this are not allowed to end.
+        device: where the inputs and outputs live.
+    """
+
+    def __init__(self, start_id: int | None, end_id: int, maxlen: int, minlen: int = 1, device: str | torch.device = "cpu") -> None:
+        if maxlen < 1 or minlen < 0:
+            raise ValueError(f"need maxlen >= 1 and minlen >= 0: got maxlen={maxlen}, minlen={minlen}")
+        self.start_id, self.end_id, self.maxlen, self.minlen = start_id, end_id, maxlen, minlen
+        self.device = torch.device(device)
+        if start_id is None:
+            self.first_output_ids = torch.empty((1, 0), dtype=torch.long, device=self.device)
+        else:
+            self.first_output_ids = torch.tensor([[start_id]], dtype=torch.long, device=self.device)
+
+    @staticmethod
+    def wraps(default_rtype: str = "probas", use_states: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Prediction]]:
+        """Decorate ``predict`` so that it returns ``(probas or log-probas, states)`` at a temperature.
+
+        Args:
+            default_rtype: what the user's ``predict`` returns: ``'probas'`` (normalised) or ``'logits'``.
+            use_states: whether ``predict`` returns ``(scores, states)`` instead of scores alone.
+        """
+        if default_rtype not in ("probas", "logits"):
+            raise ValueError(f"default_rtype must be 'probas' or 'logits': got {default_rtype!r}")
+
+        def decorator(predict: Callable[..., Any]) -> Callable[..., Prediction]:
+            @functools.wraps(predict)
+            def new_predict(self: AutoRegressiveDecoder, inputs: Inputs, output_ids: torch.Tensor, states: Any,
+                            temperature: float = 1, rtype: str = default_rtype) -> Prediction:
+                if rtype not in ("probas", "logits"):
+                    raise ValueError(f"rtype must be 'probas' or 'logits': got {rtype!r}")
+                out = predict(self, inputs, output_ids, states)
+                scores, states = out if use_states else (out, None)
+                if default_rtype == "logits":
+                    probas = torch.softmax(scores.float() / temperature, dim=-1)
+                elif temperature != 1:
+                    probas = scores.float().pow(1.0 / temperature)  # the original called a torch.power that does not exist
+                    probas = probas / probas.sum(dim=-1, keepdim=True)
+                else:
+                    probas = scores.float()
+                if rtype == "probas":
+                    return probas, states
+                return torch.log(probas + _EPS), states
+
+            return new_predict
+
+        return decorator
+
+    def predict(self, inputs: Inputs, output_ids: torch.Tensor, states: Any = None, temperature: float = 1,
+                rtype: str = "probas") -> Prediction:
+        """Next-token scores for each row; override it (decorated with :meth:`wraps`)."""
+        raise NotImplementedError("subclass AutoRegressiveDecoder and define predict(), decorated with wraps()")
+
+    def _prepare(self, inputs: Inputs, add_btz_dim: bool) -> list[torch.Tensor]:
+        if isinstance(inputs, (torch.Tensor, str)):
+            raise TypeError("inputs must be a list or tuple of inputs (e.g. [token_ids, segment_ids])")
+        return [_to_tensor(x, self.device, add_btz_dim) for x in inputs]
+
+    @torch.inference_mode()
+    def beam_search(self, inputs_raw: Inputs, topk: int, states: Any = None, temperature: float = 1,
+                    min_ends: int = 1, add_btz_dim: bool = True) -> torch.Tensor:
+        """The best sequence found by beam search with ``topk`` beams.
+
+        Args:
+            inputs_raw: the model inputs for one example (a batch dimension is added when ``add_btz_dim``).
+            topk: the beam size.
+            states: passed to ``predict`` when it uses states.
+            temperature: divides the logits.
+            min_ends: how many ``end_id`` a sequence needs before it counts as finished.
+            add_btz_dim: whether to add the batch dimension to each input.
+
+        Returns:
+            The output ids of the best beam, a 1-D tensor (``start_id`` included when set).
+        """
+        inputs = self._prepare(inputs_raw, add_btz_dim)
+        output_ids = self.first_output_ids
+        output_scores = torch.zeros(1, device=self.device)
+        for _ in range(self.maxlen):
+            scores, states = self.predict(inputs, output_ids, states, temperature, "logits")
+            scores = output_scores.view(-1, 1) + scores
+            vocab = scores.shape[1]
+            output_scores, indices = scores.view(-1).topk(min(topk, scores.numel()))
+            rows, next_ids = indices // vocab, indices % vocab
+            output_ids = torch.cat([output_ids[rows], next_ids.view(-1, 1)], dim=1)
+            inputs = [i[rows] for i in inputs]  # each beam keeps the inputs of the row it extends
+            is_end = output_ids[:, -1] == self.end_id
+            end_counts = (output_ids == self.end_id).sum(1)
+            if output_ids.shape[1] >= self.minlen:
+                best = int(output_scores.argmax())
+                if is_end[best] and end_counts[best] >= min_ends:
+                    return output_ids[best]
+                keep = ~is_end | (end_counts < min_ends)
+                if not keep.all():  # finished but not best: drop them and shrink the beam
+                    inputs = [i[keep] for i in inputs]
+                    output_ids, output_scores = output_ids[keep], output_scores[keep]
+                    topk = int(keep.sum())
+        return output_ids[output_scores.argmax()]
+
+    @torch.inference_mode()
+    def random_sample(self, inputs: Inputs, n: int, topk: int | None = None, topp: float | None = None,
+                      states: Any = None, temperature: float = 1, min_ends: int = 1,
+                      add_btz_dim: bool = True) -> list[torch.Tensor]:
+        """``n`` sequences sampled independently, optionally from the ``topk`` tokens or the ``topp`` nucleus.
+
+        Returns:
+            A list of ``n`` 1-D tensors of output ids, finished ones first.
+        """
+        if topp is not None and not 0 < topp <= 1:
+            raise ValueError(f"topp must be in (0, 1]: got {topp}")
+        batch = self._prepare(inputs, add_btz_dim)
+        output_ids = self.first_output_ids
+        results: list[torch.Tensor] = []
+        for step in range(self.maxlen):
+            probas, states = self.predict(batch, output_ids, states, temperature, "probas")
+            probas = probas / probas.sum(dim=1, keepdim=True)
+            if step == 0:
+                probas = probas.repeat_interleave(n, dim=0)
+                batch = [i.repeat_interleave(n, dim=0) for i in batch]
+                output_ids = output_ids.repeat_interleave(n, dim=0)
+            k_indices = p_indices = None
+            if topk is not None:
+                probas, k_indices = probas.topk(topk, dim=1)
+                probas = probas / probas.sum(dim=1, keepdim=True)
+            if topp is not None:
+                probas, p_indices = probas.sort(dim=1, descending=True)
+                cumsum = probas.cumsum(dim=1)
+                outside = torch.roll(cumsum >= topp, 1, dims=1)  # keep the token that crosses topp
+                outside[:, 0] = False
+                probas = probas.masked_fill(outside, 0)
+                probas = probas / probas.sum(dim=1, keepdim=True)
+            sample_ids = torch.multinomial(probas, 1)
+            if p_indices is not None:
+                sample_ids = p_indices.gather(1, sample_ids)
+            if k_indices is not None:
+                sample_ids = k_indices.gather(1, sample_ids)
+            output_ids = torch.cat([output_ids, sample_ids], dim=1)
+            is_end = output_ids[:, -1] == self.end_id
+            end_counts = (output_ids == self.end_id).sum(1)
+            if output_ids.shape[1] >= self.minlen:
+                done = is_end & (end_counts >= min_ends)
+                if done.any():
+                    results.extend(output_ids[done])
+                    keep = ~done
+                    batch = [i[keep] for i in batch]
+                    output_ids = output_ids[keep]
+                    if len(output_ids) == 0:
+                        break
+        results.extend(output_ids)
+        return results
