@@ -18,6 +18,8 @@ from safetensors.torch import load_file, save_file
 transformers = pytest.importorskip("transformers")
 
 from bert4torch.models import gpt2 as gpt2_mod  # noqa: E402
+from bert4torch.models import llama as llama_mod  # noqa: E402
+from bert4torch.models import qwen2 as qwen2_mod  # noqa: E402
 from bert4torch.models.transformer import map_state_dict, unmap_state_dict  # noqa: E402
 
 ATOL = 1e-5
@@ -40,9 +42,46 @@ def _gpt2_ref() -> Any:
     return transformers.GPT2LMHeadModel(cfg)
 
 
+def _llama_ref() -> Any:
+    # grouped-query attention: 4 query heads share 2 key/value heads
+    cfg = transformers.LlamaConfig(
+        vocab_size=99, hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, rope_theta=500.0,
+    )
+    return transformers.LlamaForCausalLM(cfg)
+
+
+def _llama_tied_ref() -> Any:
+    cfg = transformers.LlamaConfig(
+        vocab_size=99, hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=1, tie_word_embeddings=True, attention_bias=True, mlp_bias=True,
+    )
+    return transformers.LlamaForCausalLM(cfg)
+
+
+def _qwen2_ref() -> Any:
+    cfg = transformers.Qwen2Config(
+        vocab_size=99, hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2,
+    )
+    return transformers.Qwen2ForCausalLM(cfg)
+
+
+def _qwen2_tied_ref() -> Any:
+    cfg = transformers.Qwen2Config(
+        vocab_size=99, hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=4, tie_word_embeddings=True,
+    )
+    return transformers.Qwen2ForCausalLM(cfg)
+
+
 FAMILIES = [
     Family("gpt2", _gpt2_ref, gpt2_mod, "GPT2", "GPT2Config", "GPT2_WEIGHT_MAP",
            gpt2_mod.gpt2_split_c_attn, gpt2_mod.gpt2_merge_c_attn),
+    Family("llama-gqa", _llama_ref, llama_mod, "Llama", "LlamaConfig", "LLAMA_WEIGHT_MAP"),
+    Family("llama-mqa-tied-bias", _llama_tied_ref, llama_mod, "Llama", "LlamaConfig", "LLAMA_WEIGHT_MAP"),
+    Family("qwen2-gqa", _qwen2_ref, qwen2_mod, "Qwen2", "Qwen2Config", "QWEN2_WEIGHT_MAP"),
+    Family("qwen2-tied", _qwen2_tied_ref, qwen2_mod, "Qwen2", "Qwen2Config", "QWEN2_WEIGHT_MAP"),
 ]
 
 
