@@ -1,3 +1,85 @@
-"""bert4torch.models."""
+"""bert4torch.models: ``build_transformer_model`` and the model zoo.
 
-__all__: list[str] = []
+Family classes (``BERT``, ``ALBERT``, ``GPT2``, ...) load lazily from the registry (``MODELS``), so importing this
+package costs only the core. ``BaseModel`` is the trainer's class: it resolves to ``bert4torch.trainer.BaseModel``
+when b4t-trainer is installed, and otherwise raises ImportError naming ``pip install b4t-trainer``.
+
+Loading is strict: see ``WeightLoadingError``, ``CheckpointError``, ``ConfigError`` and ``LoadReport``.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from ._base import BERT_BASE, LM_Mask, UniLM_Mask, extend_with_language_model, extend_with_unified_language_model
+from ._build import build_transformer_model
+from ._config import ConfigError, EncoderConfig
+from ._registry import MODELS, resolve_model
+from ._weights import (
+    CheckpointError,
+    LoadReport,
+    WeightLoadingError,
+    invert_weight_map,
+    load_checkpoint,
+    load_weights,
+)
+
+# public class name -> module (family files); resolved on first attribute access
+_LAZY_CLASSES: dict[str, str] = {}
+for _target in MODELS.values():
+    _module, _, _cls = _target.partition(":")
+    _LAZY_CLASSES.setdefault(_cls, _module)
+_LAZY_CLASSES.update({"BertConfig": "bert"})
+
+__all__ = [
+    "ALBERT",
+    "ALBERT_Unshared",
+    "BERT",
+    "BERT_BASE",
+    "BaseModel",
+    "BertConfig",
+    "CheckpointError",
+    "ConfigError",
+    "DebertaV2",
+    "ELECTRA",
+    "ERNIE",
+    "Encoder",
+    "EncoderConfig",
+    "GAU_alpha",
+    "LM_Mask",
+    "LoadReport",
+    "MODELS",
+    "NEZHA",
+    "RoFormer",
+    "RoFormerV2",
+    "UIE",
+    "UniLM_Mask",
+    "WeightLoadingError",
+    "build_transformer_model",
+    "extend_with_language_model",
+    "extend_with_unified_language_model",
+    "invert_weight_map",
+    "load_checkpoint",
+    "load_weights",
+    "resolve_model",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "BaseModel":
+        try:
+            trainer = import_module("bert4torch.trainer")
+        except ImportError as exc:
+            raise ImportError(
+                "bert4torch.models.BaseModel is the trainer's class; install it with `pip install b4t-trainer`"
+            ) from exc
+        try:
+            return trainer.BaseModel
+        except AttributeError as exc:
+            raise ImportError("bert4torch.trainer has no BaseModel; upgrade with `pip install -U b4t-trainer`") from exc
+    if name in _LAZY_CLASSES:
+        value = getattr(import_module(f"{__name__}.{_LAZY_CLASSES[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

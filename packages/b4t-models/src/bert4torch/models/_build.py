@@ -1,0 +1,118 @@
+"""``build_transformer_model``: config in, model out, checkpoint loaded strictly without a second copy.
+
+Contract:
+
+* ``config_path`` is an HF ``config.json`` (as is), an original bert4torch config, a folder holding one, or None
+  (then every option comes from keywords). Keyword options override the file. Unknown options raise
+  ``ConfigError`` naming the closest valid option (see ``_config``). A ``"model"`` key in the file selects the
+  family when ``model`` is left at its default.
+* ``model`` is a registered name (``_registry.MODELS``) or a class (a custom subclass of ``BERT_BASE``/``BERT``).
+* ``application='lm'|'unilm'`` wraps the class with ``LM_Mask``/``UniLM_Mask`` and switches ``with_mlm`` on
+  (a string value such as ``'softmax'`` is kept).
+* ``checkpoint_path``: see ``_weights.resolve_checkpoint_files``. Our own classes are built on the meta device and
+  the checkpoint tensors are assigned into them (no random init, one copy in memory); parameters the checkpoint
+  does not provide are then allocated and initialised. Custom classes are built normally and copied into.
+* ``return_model_config=True`` returns ``(model, config_dict)``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from ._base import BERT_BASE, extend_with_language_model, extend_with_unified_language_model
+from ._config import read_config_file
+from ._registry import resolve_model
+from ._weights import load_weights
+
+__all__ = ["build_transformer_model"]
+
+
+def _materialize(model: nn.Module) -> None:
+    """Allocate and initialise every tensor still on the meta device (parameters the checkpoint lacked)."""
+    pending = [m for m in model.modules()
+               if any(t.is_meta for t in list(m.parameters(recurse=False)) + list(m.buffers(recurse=False)))]
+    for module in pending:
+        module.to_empty(device="cpu", recurse=False)
+    init = getattr(model, "init_model_weights", None)
+    if init is not None:
+        for module in pending:
+            init(module)
+        for module in model.modules():  # a conditional LayerNorm's dense1/dense2 start at zero
+            if any(child in pending for child in module.children()) and type(module).__name__ == "LayerNorm":
+                init(module)
+    if hasattr(model, "tie_weights"):
+        model.tie_weights()
+
+
+def build_transformer_model(
+    config_path: str | os.PathLike | None = None,
+    checkpoint_path: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
+    model: str | type[BERT_BASE] = "bert",
+    application: str = "encoder",
+    return_model_config: bool = False,
+    **kwargs: Any,
+) -> nn.Module | tuple[nn.Module, dict[str, Any]]:
+    """Build a model of family ``model`` from ``config_path`` and load ``checkpoint_path`` strictly.
+
+    Args:
+        config_path: HF ``config.json``, an original-style config, a folder, or None.
+        checkpoint_path: ``.safetensors``/``.bin``/``.pt`` file, list of shards, shard index json, folder, or None.
+        model: family name (see ``bert4torch.models.MODELS``) or a model class.
+        application: ``'encoder'``, ``'lm'`` (causal mask) or ``'unilm'`` (UniLM mask).
+        return_model_config: also return the merged config dict.
+        **kwargs: model options (validated by the family's config class: ``with_pool``, ``with_mlm``,
+            ``segment_vocab_size``, ``keep_tokens``, ``ignore_invalid_weights``, ...). Not a sink: a typo raises.
+
+    Returns:
+        The model, or ``(model, config)`` with ``return_model_config``.
+
+    Raises:
+        ConfigError: unknown or invalid option. ValueError: unknown ``model`` name or application.
+        WeightLoadingError: missing/unexpected/mis-shaped weights (unless ``ignore_invalid_weights=True``).
+        CheckpointError: unreadable checkpoint.
+    """
+    configs: dict[str, Any] = read_config_file(config_path) if config_path is not None else {}
+    file_model = configs.pop("model", None)
+    if isinstance(model, str) and model == "bert" and isinstance(file_model, str):
+        model = file_model
+    model_class = resolve_model(model) if isinstance(model, str) else model
+    if not (isinstance(model_class, type) and issubclass(model_class, nn.Module)):
+        raise TypeError(f"model must be a registered name or an nn.Module subclass, got {model!r}")
+
+    app = (application or "encoder").lower()
+    if app in ("lm", "unilm"):
+        family = model.lower() if isinstance(model, str) else model_class.__name__.lower()
+        if family in ("electra", "t5"):
+            raise ValueError(f"application={application!r} is not available for model={model!r}")
+        kwargs["with_mlm"] = kwargs.get("with_mlm") or True
+        model_class = (extend_with_language_model if app == "lm" else extend_with_unified_language_model)(model_class)
+    elif app != "encoder":
+        raise ValueError(f"unknown application={application!r}; use 'encoder', 'lm' or 'unilm'")
+
+    config_class = getattr(model_class, "config_class", None)
+    if config_class is not None:
+        config = config_class.from_dict(configs, overrides=kwargs)
+        options = config.to_dict()
+    else:
+        options = {**configs, **kwargs}
+    # our classes can be built on the meta device: nothing is initialised that the checkpoint will overwrite
+    use_meta = checkpoint_path is not None and model_class.__module__.startswith("bert4torch.")
+    if use_meta:
+        with torch.device("meta"):
+            transformer = model_class(**options)
+    else:
+        transformer = model_class(**options)
+    if checkpoint_path is not None:
+        load_weights(transformer, checkpoint_path, ignore_invalid_weights=bool(options.get("ignore_invalid_weights")),
+                     assign=use_meta)
+        if use_meta:
+            _materialize(transformer)
+    transformer.configs = options  # type: ignore[assignment]  # the original exposes the merged config
+    if return_model_config:
+        return transformer, options
+    return transformer

@@ -1,0 +1,48 @@
+"""The ``model=`` name -> family class table.
+
+One line per name: ``"bert": "bert:BERT"`` means class ``BERT`` in module ``bert4torch.models.bert``. Classes are
+imported on first use, so a family's import cost is paid only by its users. Engineers adding a family append their
+lines (append-only; do not reorder or remove others'). Names are matched lower-cased; ``resolve_model`` raises a
+``ValueError`` naming the closest valid name for an unknown one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+
+__all__ = ["MODELS", "resolve_model"]
+
+MODELS: dict[str, str] = {
+    # encoder families
+    "bert": "bert:BERT",
+    "roberta": "bert:BERT",
+    "encoder": "bert:Encoder",
+    "albert": "albert:ALBERT",
+    "albert_unshared": "albert:ALBERT_Unshared",
+    "electra": "electra:ELECTRA",
+    "nezha": "nezha:NEZHA",
+    "roformer": "roformer:RoFormer",
+    "roformer_v2": "roformer:RoFormerV2",
+    "ernie": "ernie:ERNIE",
+    "deberta_v2": "deberta_v2:DebertaV2",
+    "gau_alpha": "gau_alpha:GAU_alpha",
+    "uie": "uie:UIE",
+    # decoder / seq2seq families (owned by the decoder engineer): append below
+}
+
+
+def resolve_model(name: str) -> type:
+    """Return the class registered for ``name`` (case-insensitive).
+
+    Raises:
+        ValueError: unknown name, with the closest valid one.
+    """
+    key = name.lower()
+    if key not in MODELS:
+        close = difflib.get_close_matches(key, list(MODELS), n=1, cutoff=0.3)
+        hint = f"did you mean {close[0]!r}?" if close else f"valid names: {', '.join(sorted(MODELS))}"
+        raise ValueError(f"unknown model={name!r}; {hint}")
+    module_name, _, class_name = MODELS[key].partition(":")
+    module = importlib.import_module(f"bert4torch.models.{module_name}")
+    return getattr(module, class_name)
