@@ -1,0 +1,353 @@
+"""The BERT WordPiece ``Tokenizer``: HF ``tokenizers``-exact ids and offsets, in pure Python.
+
+Speed comes from two facts. Words repeat, so each distinct word is split once and remembered (a bounded dict whose
+``__missing__`` runs WordPiece, so a hit is one C-level lookup). And one compiled pattern splits a whole normalised
+text into words, so Python-level work is per word, not per character.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import chain
+from typing import Any
+
+from ._base import TokenizerBase, _Span
+from ._basic import WORD_RE, BasicTokenizer, get_normalizer, is_cjk_character, is_punctuation
+from ._utils import strict_kwargs
+from ._vocab import read_vocab
+from ._wordpiece import WordpieceTokenizer
+
+_WORD_CACHE_MAX = 1 << 16  # distinct words remembered; past this the memo is cleared (memory stays flat)
+_SPACE_SPLIT_RE = re.compile(r"[^ ]+")
+
+# The original's list of CJK punctuation after which decode removes the space.
+_CJK_PUNCTUATION = (
+    "\uff02\uff03\uff04\uff05\uff06\uff07\uff08\uff09\uff0a\uff0b\uff0c\uff0d\uff0f\uff1a\uff1b\uff1c\uff1d\uff1e"
+    "\uff20\uff3b\uff3c\uff3d\uff3e\uff3f\uff40\uff5b\uff5c\uff5d\uff5e\uff5f\uff60\uff62\uff63\uff64\u3000\u3001"
+    "\u3003\u3008\u3009\u300a\u300b\u300c\u300d\u300e\u300f\u3010\u3011\u3014\u3015\u3016\u3017\u3018\u3019\u301a"
+    "\u301b\u301c\u301d\u301e\u301f\u3030\u303e\u303f\u2013\u2014\u2018\u2019\u201b\u201c\u201d\u201e\u201f\u2026"
+    "\u2027\ufe4f\ufe51\ufe54\u00b7\uff01\uff1f\uff61\u3002"
+)
+_DECODE_PUNCT_RE = re.compile("(%s) " % "|".join(re.escape(p) for p in _CJK_PUNCTUATION + "+-/={(<["))
+_DECODE_SPACES_RE = re.compile(" +")
+_DECODE_CONTRACTION_RE = re.compile(r"' (re|m|s|t|ve|d|ll) ")
+_DECODE_DECIMAL_RE = re.compile(r"(\d\.) (\d)")
+
+
+class _WordIds(dict):  # type: ignore[type-arg]
+    """``word -> tuple of ids``; a miss runs WordPiece once."""
+
+    __slots__ = ("split",)
+
+    def __init__(self, split: Callable[[str], tuple[Any, ...]]) -> None:
+        super().__init__()
+        self.split = split
+
+    def __missing__(self, word: str) -> tuple[Any, ...]:
+        if len(self) >= _WORD_CACHE_MAX:
+            self.clear()
+        value = self[word] = self.split(word)
+        return value
+
+
+class Tokenizer(TokenizerBase):
+    """BERT's WordPiece tokenizer.
+
+    Produces the same ids, token types and offsets as HF ``tokenizers``' ``BertWordPieceTokenizer`` (and the
+    ``tokenizer.json`` of BERT checkpoints), in pure Python.
+
+    Args:
+        token_dict: ``token -> id``, a ``vocab.txt``, a ``tokenizer.json``, or an HF tokenizer folder (its
+            ``tokenizer_config.json`` supplies ``do_lower_case``/``strip_accents`` unless given here).
+        do_lower_case: lower-case the text; None means True unless the folder's config says otherwise.
+        do_basic_tokenize: split on punctuation and CJK characters before WordPiece (else on spaces only).
+        do_tokenize_unk: an unknown character becomes one ``[UNK]`` instead of the whole word becoming ``[UNK]``.
+        strip_accents: None follows ``do_lower_case`` (HF's rule).
+        max_input_chars_per_word: longer words become ``[UNK]``.
+        token_start, token_end, token_unk, token_pad, token_mask, add_special_tokens, pre_tokenize,
+            token_translate: see :class:`TokenizerBase`.
+
+    Example:
+        >>> tok = Tokenizer({"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "[MASK]": 4, "hi": 5, "!": 6})
+        >>> tok.encode("Hi!")
+        [[2, 5, 6, 3], [0, 0, 0, 0]]
+    """
+
+    @strict_kwargs
+    def __init__(
+        self,
+        token_dict: Mapping[str, int] | str | os.PathLike[str],
+        do_lower_case: bool | None = None,
+        do_basic_tokenize: bool = True,
+        do_tokenize_unk: bool = False,
+        *,
+        strip_accents: bool | None = None,
+        max_input_chars_per_word: int = 100,
+        token_start: str | None = "[CLS]",
+        token_end: str | None = "[SEP]",
+        token_unk: str | None = "[UNK]",
+        token_pad: str | None = "[PAD]",
+        token_mask: str | None = "[MASK]",
+        add_special_tokens: str | Sequence[str] | None = None,
+        pre_tokenize: Callable[[str], Iterable[str]] | None = None,
+        token_translate: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(
+            token_start=token_start,
+            token_end=token_end,
+            token_unk=token_unk,
+            token_pad=token_pad,
+            token_mask=token_mask,
+            add_special_tokens=add_special_tokens,
+            pre_tokenize=pre_tokenize,
+            token_translate=token_translate,
+        )
+        settings: dict[str, object] = {}
+        if isinstance(token_dict, Mapping):
+            vocab = dict(token_dict)
+        else:
+            vocab, settings = read_vocab(token_dict)
+        if do_lower_case is None:
+            do_lower_case = bool(settings.get("do_lower_case", True))
+        if strip_accents is None and settings.get("strip_accents") is not None:
+            strip_accents = bool(settings["strip_accents"])
+        self._token_dict = vocab
+        self._token_dict_inv = {v: k for k, v in vocab.items()}
+        self._vocab_size = len(vocab)
+        self._do_lower_case = do_lower_case
+        self.do_basic_tokenize = do_basic_tokenize
+        self._strip_accents = do_lower_case if strip_accents is None else strip_accents
+        self.basic_tokenizer = BasicTokenizer(do_lower_case, self.never_split, strip_accents=self._strip_accents)
+        self.wordpiece_tokenizer = WordpieceTokenizer(
+            vocab,
+            unk_token=token_unk or "[UNK]",
+            max_input_chars_per_word=max_input_chars_per_word,
+            do_tokenize_unk=do_tokenize_unk,
+        )
+        self._unk_id = vocab.get(token_unk or "[UNK]")
+        self._set_special_ids()
+        self._norm = get_normalizer(do_lower_case, self._strip_accents)
+        self._word_re = WORD_RE if do_basic_tokenize else _SPACE_SPLIT_RE
+        # Special tokens are matched on the raw text before normalisation (HF's added tokens with
+        # normalized=False): only those the vocabulary holds, longest first so the regex takes the longest match.
+        specials = sorted((t for t in self.never_split if t in vocab), key=len, reverse=True)
+        self._specials = specials
+        self._special_re = re.compile("|".join(map(re.escape, specials))) if specials else None
+        self._special_first = "".join(sorted({t[0] for t in specials}))
+        # token_translate acts on tokens; precompute it on ids for the fast path.
+        self._id_translate = {
+            vocab[k]: self.token_to_id(v) for k, v in self._token_translate.items() if k in vocab
+        }
+        self._word_ids = _WordIds(self._split_ids)
+        self._word_spans = _WordIds(self._split_spans)
+        self._pre_ids_cache: dict[str, int] = {}
+
+    # ---- WordPiece memo entries ----------------------------------------------------------------------------------
+    def _split_ids(self, word: str) -> tuple[int, ...]:
+        vocab, unk = self._token_dict, self._unk_id
+        return tuple(vocab.get(p, unk) for p, _, _ in self.wordpiece_tokenizer.split_word(word))
+
+    def _split_spans(self, word: str) -> tuple[tuple[int, int, int], ...]:
+        vocab, unk = self._token_dict, self._unk_id
+        return tuple((vocab.get(p, unk), a, b) for p, a, b in self.wordpiece_tokenizer.split_word(word))
+
+    # ---- core ---------------------------------------------------------------------------------------------------
+    def _has_special(self, text: str) -> bool:
+        for ch in self._special_first:
+            if ch in text:
+                return self._special_re.search(text) is not None  # type: ignore[union-attr]
+        return False
+
+    def _segment(self, text: str, base: int, with_offsets: bool) -> tuple[list[int], list[_Span] | None]:
+        """Ids (and spans shifted by ``base``) of a text holding no special token."""
+        norm, index = self._norm.normalize(text)
+        if not with_offsets:
+            return list(chain.from_iterable(map(self._word_ids.__getitem__, self._word_re.findall(norm)))), None
+        ids: list[int] = []
+        spans: list[_Span] = []
+        add_id, add_span = ids.append, spans.append
+        get = self._word_spans.__getitem__
+        for m in self._word_re.finditer(norm):
+            s = m.start()
+            for i, a, b in get(m.group()):
+                add_id(i)
+                add_span((s + a, s + b))
+        if index is not None:
+            spans = [(index[a] + base, index[b - 1] + 1 + base) for a, b in spans]  # type: ignore[misc]
+        elif base:
+            spans = [(a + base, b + base) for a, b in spans]  # type: ignore[misc]
+        return ids, spans
+
+    def _encode_body(self, text: str, with_offsets: bool) -> tuple[list[int], list[_Span] | None]:
+        if self._pre_tokenize is not None:
+            ids, spans = self._encode_pre_tokenized(text, with_offsets)
+        elif self._special_re is not None and self._has_special(text):
+            ids, spans = [], [] if with_offsets else None
+            pos = 0
+            vocab = self._token_dict
+            for m in self._special_re.finditer(text):
+                seg_ids, seg_spans = self._segment(text[pos : m.start()], pos, with_offsets)
+                ids += seg_ids
+                ids.append(vocab[m.group()])
+                if spans is not None:
+                    spans += seg_spans  # type: ignore[operator]
+                    spans.append(m.span())
+                pos = m.end()
+            seg_ids, seg_spans = self._segment(text[pos:], pos, with_offsets)
+            ids += seg_ids
+            if spans is not None:
+                spans += seg_spans  # type: ignore[operator]
+        else:
+            ids, spans = self._segment(text, 0, with_offsets)
+        if self._id_translate:
+            tr = self._id_translate
+            ids = [tr.get(i, i) for i in ids]
+        return ids, spans
+
+    def _encode_pre_tokenized(self, text: str, with_offsets: bool) -> tuple[list[int], list[_Span] | None]:
+        # A pre-tokenized word found in the vocabulary (after normalisation) is one token; other words go through
+        # the normal path. Words are located in the text left to right to give offsets.
+        ids: list[int] = []
+        spans: list[_Span] | None = [] if with_offsets else None
+        pos = 0
+        for word in self._pre_tokenize(text):  # type: ignore[misc]
+            if not word:
+                continue
+            found = text.find(word, pos)
+            start = found if found >= 0 else pos
+            norm = self._norm.normalize(word)[0].strip()
+            if norm in self._token_dict or word in self._specials:
+                ids.append(self._token_dict.get(norm, self._token_dict.get(word, self._unk_id)))
+                if spans is not None:
+                    spans.append((start, start + len(word)))
+            else:
+                sub = self._with_specials_free(word, start, with_offsets)
+                ids += sub[0]
+                if spans is not None:
+                    spans += sub[1]  # type: ignore[operator]
+            if found >= 0:
+                pos = found + len(word)
+        return ids, spans
+
+    def _with_specials_free(self, text: str, base: int, with_offsets: bool) -> tuple[list[int], list[_Span] | None]:
+        saved, self._pre_tokenize = self._pre_tokenize, None
+        try:
+            ids, spans = self._encode_body(text, with_offsets)
+        finally:
+            self._pre_tokenize = saved
+        if spans is not None and base:
+            spans = [(a + base, b + base) for a, b in spans]  # type: ignore[misc]
+        return ids, spans
+
+    # ---- public -------------------------------------------------------------------------------------------------
+    def encode_ids(self, text: str) -> list[int]:
+        """Ids of one text with start/end tokens (the fastest path; ``encode(text)[0]``)."""
+        return self._with_specials(text, False)[0]
+
+    def _tokenize(self, text: str) -> list[str]:
+        inv = self._token_dict_inv
+        ids = self._encode_body(text, False)[0]
+        if self._id_translate:  # translated tokens need not be in the vocabulary: translate the strings instead
+            saved, self._id_translate = self._id_translate, {}
+            try:
+                ids = self._encode_body(text, False)[0]
+            finally:
+                self._id_translate = saved
+            return self._translate([inv[i] for i in ids])
+        return [inv[i] for i in ids]
+
+    def tokenize(self, text: str, maxlen: int | None = None) -> list[str]:
+        """Tokens of ``text`` with ``[CLS]``/``[SEP]``; truncated to ``maxlen`` before ``[SEP]``."""
+        return super().tokenize(text, maxlen)
+
+    def _translate(self, tokens: list[str]) -> list[str]:
+        # _tokenize already applied token_translate
+        return tokens
+
+    def token_to_id(self, token: str) -> int:
+        """Id of ``token``; the ``[UNK]`` id when absent."""
+        return self._token_dict.get(token, self._unk_id)  # type: ignore[return-value]
+
+    def id_to_token(self, id: int) -> str:  # noqa: A002 - the original's parameter name
+        """Token of ``id``."""
+        return self._token_dict_inv[id]
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of tokens in the vocabulary."""
+        return self._vocab_size
+
+    @staticmethod
+    def stem(token: str) -> str:
+        """The token without a leading ``##``."""
+        return token[2:] if token[:2] == "##" else token
+
+    @staticmethod
+    def _is_special(token: str) -> bool:
+        return bool(token) and token[0] == "[" and token[-1] == "]"
+
+    def decode(self, ids: Sequence[int], tokens: Sequence[str] | None = None) -> str:
+        """Readable text: special tokens dropped, ``##`` pieces joined, spacing tidied.
+
+        Args:
+            ids: token ids.
+            tokens: the tokens instead of ids, if already at hand.
+        """
+        tokens = list(tokens) if tokens is not None else self.ids_to_tokens(ids)
+        inv = self._token_translate_inv
+        if inv:
+            tokens = [inv.get(t) or t for t in tokens]
+        tokens = [t for t in tokens if not self._is_special(t)]
+        parts: list[str] = []
+        last = ""  # last character written, for the no-space-after-CJK rule
+        for i, token in enumerate(tokens):
+            if token[:2] == "##":
+                parts.append(token[2:])
+            elif len(token) == 1 and is_cjk_character(token):
+                parts.append(token)
+            elif len(token) == 1 and is_punctuation(token):
+                parts.append(token + " ")
+            elif i > 0 and last and is_cjk_character(last):
+                parts.append(token)
+            else:
+                parts.append(" " + token)
+            if parts[-1]:
+                last = parts[-1][-1]
+        text = _DECODE_SPACES_RE.sub(" ", "".join(parts))
+        text = _DECODE_CONTRACTION_RE.sub(r"'\1 ", text)
+        text = _DECODE_PUNCT_RE.sub(r"\1", text)
+        text = _DECODE_DECIMAL_RE.sub(r"\1\2", text)
+        return text.strip()
+
+    def rematch(self, text: str, tokens: Sequence[str]) -> list[list[int]]:
+        """Original character indices covered by each token of ``tokens`` (``[]`` for special tokens).
+
+        ``tokens`` is normally ``tokenize(text)`` (possibly truncated); NER code maps labelled character spans to
+        tokens with it. Tokens are matched to this tokenizer's own spans, so the answer equals the
+        ``return_offsets=True`` output; a token that is not found gets ``[]`` instead of the original's crash.
+        """
+        inv = self._token_translate_inv
+        body_ids, spans = self._encode_body(text, True)
+        assert spans is not None
+        own = self._token_dict_inv
+        body = [own.get(i, "") for i in body_ids]
+        if self._id_translate:
+            body = [self._token_translate.get(t) or t for t in body]
+        out: list[list[int]] = []
+        j = 0
+        for token in tokens:
+            k = j
+            while k < len(body) and body[k] != token:
+                k += 1
+            if k < len(body) and (token not in self._specials or spans[k] is not None) and not (
+                k > j and self._is_special(token)
+            ):
+                s = spans[k]
+                out.append(list(range(s[0], s[1])) if s is not None else [])
+                j = k + 1
+            else:
+                out.append([])
+        del inv
+        return out
