@@ -42,6 +42,7 @@ __all__ = [
     "CachedAttention",
     "KVCache",
     "attention_bias",
+    "causal_bias_for",
     "position_ids_from_mask",
 ]
 

@@ -23,18 +23,20 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ._cache import CachedAttention, KVCache, attention_bias
-from .transformer import RMSNorm, activation, output_activation, parse_config, position_ids_from_mask, unpack_inputs
+from ._cache import CachedAttention, KVCache, attention_bias, causal_bias_for
+from .transformer import RMSNorm, activation, output_activation, parse_config, unpack_inputs
 
 __all__ = [
     "T5",
     "T5Config",
     "T5Decoder",
     "T5Encoder",
-    "T5_DECODER_WEIGHT_MAP",
-    "T5_ENCODER_WEIGHT_MAP",
+    "T5_GATED_WEIGHT_MAP",
     "T5_WEIGHT_MAP",
+    "t5_decoder_weight_map",
+    "t5_encoder_weight_map",
     "t5_relative_position_bucket",
+    "t5_weight_map",
 ]
 
 _VERSIONS = ("t5.1.0", "t5.1.1", "mt5.1.1")
@@ -250,6 +252,7 @@ class T5Encoder(nn.Module):
     def __init__(self, config: T5Config) -> None:
         super().__init__()
         self.config = config
+        self.weight_map = t5_encoder_weight_map(config)
         self.embeddings = _WordEmbeddings(config)
         self.relative_position_bias = T5PositionBias(config, bidirectional=True)
         self.encoderLayer = nn.ModuleList(T5EncoderLayer(config) for _ in range(config.num_layers))
@@ -286,6 +289,7 @@ class T5Decoder(nn.Module):
         output_activation(torch.zeros(1), final_activation)
         self.config = config
         self.final_activation = final_activation
+        self.weight_map = t5_decoder_weight_map(config)
         self.embeddings = _WordEmbeddings(config)
         self.relative_position_bias = T5PositionBias(config, bidirectional=False)
         self.decoderLayer = nn.ModuleList(T5DecoderLayer(config) for _ in range(config.decoder_layers))
@@ -329,9 +333,8 @@ class T5Decoder(nn.Module):
         self_bias = self.relative_position_bias(q_len, k_len)
         causal_mask, _ = attention_bias(key_mask, q_len, causal=True, dtype=dtype)
         if causal_mask is None and q_len > 1:
-            causal_mask, _ = attention_bias(torch.zeros(1, k_len, dtype=torch.bool, device=x.device) | True, q_len,
-                                            causal=True, dtype=dtype) if False else (None, False)
-            causal_mask = _causal(q_len, k_len, dtype, x.device)
+            # the position bias forces an explicit mask: SDPA's is_causal cannot be combined with a bias
+            causal_mask = causal_bias_for(q_len, k_len, dtype, x.device)
         if causal_mask is not None:
             self_bias = self_bias + causal_mask
         if past is not None and past.encoder_mask is not None:
@@ -361,12 +364,6 @@ class T5Decoder(nn.Module):
         return [hidden, logits], cache
 
 
-def _causal(q_len: int, k_len: int, dtype: torch.dtype, device: torch.device) -> Tensor:
-    from ._cache import causal_bias_for
-
-    return causal_bias_for(q_len, k_len, dtype, device)
-
-
 class T5(nn.Module):
     """T5 encoder-decoder: ``model([[encoder_ids], [decoder_ids]]) -> [encoder_hidden, decoder_hidden, logits]``.
 
@@ -380,6 +377,7 @@ class T5(nn.Module):
     def __init__(self, config: T5Config, *, final_activation: str = "linear") -> None:
         super().__init__()
         self.config = config
+        self.weight_map = t5_weight_map(config)
         self.encoder = T5Encoder(config)
         self.decoder = T5Decoder(config, final_activation=final_activation)
         # one shared embedding, as in every T5 checkpoint
@@ -428,7 +426,7 @@ class T5(nn.Module):
 
 # HF T5ForConditionalGeneration key -> our name. `{}` is the block index; the literal `layer.0`/`layer.1`/`layer.2`
 # after it are sub-layer positions, not indices (the shared helper templates only the first number).
-T5_WEIGHT_MAP: dict[str, str | None] = {
+_T5_COMMON_MAP: dict[str, str | None] = {
     "shared.weight": "encoder.embeddings.word_embeddings.weight",
     "encoder.embed_tokens.weight": "encoder.embeddings.word_embeddings.weight",
     "decoder.embed_tokens.weight": "decoder.embeddings.word_embeddings.weight",
@@ -438,9 +436,6 @@ T5_WEIGHT_MAP: dict[str, str | None] = {
     "encoder.block.{}.layer.0.SelfAttention.v.weight": "encoder.encoderLayer.{}.multiHeadAttention.v.weight",
     "encoder.block.{}.layer.0.SelfAttention.o.weight": "encoder.encoderLayer.{}.multiHeadAttention.o.weight",
     "encoder.block.{}.layer.0.layer_norm.weight": "encoder.encoderLayer.{}.layerNorm1.weight",
-    "encoder.block.{}.layer.1.DenseReluDense.wi.weight": "encoder.encoderLayer.{}.feedForward.intermediateDense.weight",
-    "encoder.block.{}.layer.1.DenseReluDense.wi_0.weight": "encoder.encoderLayer.{}.feedForward.intermediateDense.weight",
-    "encoder.block.{}.layer.1.DenseReluDense.wi_1.weight": "encoder.encoderLayer.{}.feedForward.intermediateDense1.weight",
     "encoder.block.{}.layer.1.DenseReluDense.wo.weight": "encoder.encoderLayer.{}.feedForward.outputDense.weight",
     "encoder.block.{}.layer.1.layer_norm.weight": "encoder.encoderLayer.{}.layerNorm2.weight",
     "encoder.final_layer_norm.weight": "encoder.final_layer_norm.weight",
@@ -455,9 +450,6 @@ T5_WEIGHT_MAP: dict[str, str | None] = {
     "decoder.block.{}.layer.1.EncDecAttention.v.weight": "decoder.decoderLayer.{}.crossAttention.v.weight",
     "decoder.block.{}.layer.1.EncDecAttention.o.weight": "decoder.decoderLayer.{}.crossAttention.o.weight",
     "decoder.block.{}.layer.1.layer_norm.weight": "decoder.decoderLayer.{}.crossLayerNorm.weight",
-    "decoder.block.{}.layer.2.DenseReluDense.wi.weight": "decoder.decoderLayer.{}.feedForward.intermediateDense.weight",
-    "decoder.block.{}.layer.2.DenseReluDense.wi_0.weight": "decoder.decoderLayer.{}.feedForward.intermediateDense.weight",
-    "decoder.block.{}.layer.2.DenseReluDense.wi_1.weight": "decoder.decoderLayer.{}.feedForward.intermediateDense1.weight",
     "decoder.block.{}.layer.2.DenseReluDense.wo.weight": "decoder.decoderLayer.{}.feedForward.outputDense.weight",
     "decoder.block.{}.layer.2.layer_norm.weight": "decoder.decoderLayer.{}.layerNorm2.weight",
     "decoder.final_layer_norm.weight": "decoder.final_layer_norm.weight",
@@ -467,10 +459,32 @@ T5_WEIGHT_MAP: dict[str, str | None] = {
 }
 
 
-def _sub_map(prefix: str) -> dict[str, str | None]:
-    """The part of :data:`T5_WEIGHT_MAP` that lands under ``prefix`` (for the standalone encoder/decoder)."""
+# t5.1.0: one ReLU input projection `wi`.
+T5_WEIGHT_MAP: dict[str, str | None] = {
+    **_T5_COMMON_MAP,
+    "encoder.block.{}.layer.1.DenseReluDense.wi.weight": "encoder.encoderLayer.{}.feedForward.intermediateDense.weight",
+    "decoder.block.{}.layer.2.DenseReluDense.wi.weight": "decoder.decoderLayer.{}.feedForward.intermediateDense.weight",
+}
+
+# t5.1.1 / mT5 / t5_pegasus: gated input projections `wi_0` (activated) and `wi_1` (linear).
+T5_GATED_WEIGHT_MAP: dict[str, str | None] = {
+    **_T5_COMMON_MAP,
+    "encoder.block.{}.layer.1.DenseReluDense.wi_0.weight": "encoder.encoderLayer.{}.feedForward.intermediateDense.weight",
+    "encoder.block.{}.layer.1.DenseReluDense.wi_1.weight": "encoder.encoderLayer.{}.feedForward.intermediateDense1.weight",
+    "decoder.block.{}.layer.2.DenseReluDense.wi_0.weight": "decoder.decoderLayer.{}.feedForward.intermediateDense.weight",
+    "decoder.block.{}.layer.2.DenseReluDense.wi_1.weight": "decoder.decoderLayer.{}.feedForward.intermediateDense1.weight",
+}
+
+
+def t5_weight_map(config: T5Config) -> dict[str, str | None]:
+    """The weight map of the full model for ``config`` (gated or not)."""
+    return T5_GATED_WEIGHT_MAP if config.is_gated else T5_WEIGHT_MAP
+
+
+def _sub_map(full: Mapping[str, str | None], prefix: str) -> dict[str, str | None]:
+    """The part of a full T5 map that lands under ``prefix`` (for the standalone encoder/decoder)."""
     out: dict[str, str | None] = {}
-    for key, target in T5_WEIGHT_MAP.items():
+    for key, target in full.items():
         if target is None:
             if key.startswith(prefix):
                 out[key] = None
@@ -483,6 +497,11 @@ def _sub_map(prefix: str) -> dict[str, str | None]:
     return out
 
 
-# Derived, never written twice: the standalone stacks read the same checkpoints.
-T5_ENCODER_WEIGHT_MAP: dict[str, str | None] = _sub_map("encoder.")
-T5_DECODER_WEIGHT_MAP: dict[str, str | None] = _sub_map("decoder.")
+def t5_encoder_weight_map(config: T5Config) -> dict[str, str | None]:
+    """Weight map of the standalone encoder, derived from the full map (never written twice)."""
+    return _sub_map(t5_weight_map(config), "encoder.")
+
+
+def t5_decoder_weight_map(config: T5Config) -> dict[str, str | None]:
+    """Weight map of the standalone decoder, derived from the full map."""
+    return _sub_map(t5_weight_map(config), "decoder.")

@@ -282,12 +282,16 @@ def map_state_dict(state_dict: Mapping[str, Tensor], weight_map: Mapping[str, st
 
 def unmap_state_dict(state_dict: Mapping[str, Tensor], weight_map: Mapping[str, str | None]) -> dict[str, Tensor]:
     """Inverse of :func:`map_state_dict` (our names -> checkpoint keys), derived from the same map."""
-    inverse = {v: k for k, v in weight_map.items() if v is not None}
+    inverse: dict[str, str] = {}
+    for ckpt_key, target in weight_map.items():
+        if target is not None:
+            inverse.setdefault(target, ckpt_key)  # the first checkpoint key naming a parameter wins
     out: dict[str, Tensor] = {}
     for key, value in state_dict.items():
         match = _LAYER_INDEX.search(key)
         if key in inverse:
-            out[inverse[key]] = value
+            # a per-stack parameter read from layer 0 of the checkpoint (T5's position bias) is written back there
+            out[inverse[key].replace("{}", "0")] = value
         elif match and (template := key[: match.start()] + ".{}." + key[match.end():]) in inverse:
             out[inverse[template].replace("{}", match.group(1))] = value
         else:
