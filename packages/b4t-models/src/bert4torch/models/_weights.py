@@ -301,7 +301,8 @@ def load_weights(
     """Load ``checkpoint`` into ``model`` through ``weight_map``, strictly.
 
     Args:
-        model: the module to fill. Optional hooks: ``load_variable(name, tensor) -> tensor``,
+        model: the module to fill. Optional hooks: ``convert_checkpoint_tensors(items) -> items`` (rewrites the
+            ``(key, tensor)`` stream before mapping), ``load_variable(name, tensor) -> tensor``,
             ``expected_new_parameters() -> set[str]``, ``tie_weights()``.
         checkpoint: a path (file, shard list, index json, folder) or an in-memory state dict.
         weight_map: checkpoint key -> our name (see the module docstring); None means the model's ``weight_map``.
@@ -327,6 +328,11 @@ def load_weights(
     report = LoadReport()
     loaded: set[str] = set()
     items: Iterable[tuple[str, torch.Tensor]] = checkpoint.items() if isinstance(checkpoint, Mapping) else iter_checkpoint(checkpoint)
+    # format surgery that must see checkpoint keys (GPT-2's fused Conv1D c_attn -> q/k/v): the family rewrites the
+    # (key, tensor) stream before the map is applied
+    convert = getattr(model, "convert_checkpoint_tensors", None)
+    if convert is not None:
+        items = convert(items)
     for raw_key, tensor in items:
         key = apply_legacy_renames(raw_key)
         mapped = map_key(key, weight_map)
