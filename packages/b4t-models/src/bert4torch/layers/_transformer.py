@@ -133,8 +133,9 @@ class BertEmbeddings(nn.Module):
             ids = position_ids if position_ids is not None else torch.arange(emb.shape[1], device=emb.device).unsqueeze(0)
             emb = emb + self.position_embeddings(ids).to(emb.dtype)
         if additional_embs:
-            for module, extra in zip(self.layer_add_embs, additional_embs):
-                emb = emb + (module(extra) if not extra.is_floating_point() else extra)
+            # one input per layer_add_embs module (looked up), then already-embedded extras added as they are
+            for i, extra in enumerate(additional_embs):
+                emb = emb + (self.layer_add_embs[i](extra) if i < len(self.layer_add_embs) else extra)
         if self.layerNorm is not None:
             emb = self.layerNorm((emb, conditional_emb))
         emb = self.dropout(emb)

@@ -35,6 +35,7 @@ _LAZY_CLASSES.update({"BertConfig": "bert"})
 __all__ = [
     "ALBERT",
     "ALBERT_Unshared",
+    "RoBERTa",
     "BERT",
     "BERT_BASE",
     "BaseModel",

@@ -157,6 +157,7 @@ class EncoderConfig:
             ConfigError: an unknown key (with the closest valid name), a checked key with a value we do not
                 implement, or a required key that is absent.
         """
+        data = cls.preprocess(dict(data))
         names = set(cls.valid_keys())
         aliases = cls._merged("hf_aliases")
         checked = cls._merged("checked")
@@ -187,6 +188,11 @@ class EncoderConfig:
         if missing:
             raise ConfigError(f"{cls.__name__}: required option(s) missing: {', '.join(missing)}")
         return cls(**result)
+
+    @classmethod
+    def preprocess(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """Family hook: rewrite value-dependent HF keys before validation (default: unchanged)."""
+        return data
 
     def to_dict(self) -> dict[str, Any]:
         """Plain field values (modules included as they are)."""

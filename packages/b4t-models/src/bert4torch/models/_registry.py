@@ -16,7 +16,7 @@ __all__ = ["MODELS", "resolve_model"]
 MODELS: dict[str, str] = {
     # encoder families
     "bert": "bert:BERT",
-    "roberta": "bert:BERT",
+    "roberta": "roberta:RoBERTa",
     "encoder": "bert:Encoder",
     "albert": "albert:ALBERT",
     "albert_unshared": "albert:ALBERT_Unshared",

@@ -18,16 +18,19 @@ import difflib
 import math
 import re
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._cache import KVCache, attention_bias, position_ids_from_mask
+from ._config import ConfigError
 
 __all__ = [
     "HF_BOOKKEEPING_KEYS",
+    "DecoderBase",
+    "config_to_dict",
     "RMSNorm",
     "activation",
     "decoder_inputs",
@@ -60,6 +63,7 @@ C = TypeVar("C")
 def parse_config(
     cls: type[C],
     config: Mapping[str, Any],
+    overrides: Mapping[str, Any] | None = None,
     *,
     aliases: Mapping[str, str],
     ignored: frozenset[str] = frozenset(),
@@ -70,47 +74,58 @@ def parse_config(
     Args:
         cls: The family's config dataclass.
         config: An HF ``config.json`` dict, an original bert4torch config, or the dataclass's own field names.
+        overrides: Keyword options of ``build_transformer_model``; they win over ``config``.
         aliases: Other spelling -> field name (``"n_embd": "hidden_size"``). Field names are always accepted.
         ignored: Family-specific keys that do not affect the network (added to :data:`HF_BOOKKEEPING_KEYS`).
         required_values: Keys whose only supported value is given (a variant we do not implement); any other value
-            raises ``NotImplementedError`` rather than silently computing something else.
+            raises rather than silently computing something else.
 
     Returns:
         An instance of ``cls``.
 
     Raises:
-        ValueError: An unknown key (the message names the closest valid one) or two spellings of one field that
-            disagree.
-        NotImplementedError: A ``required_values`` key with another value.
+        ConfigError: An unknown key (the message names the closest valid one), two spellings of one field that
+            disagree within one source, a missing required field, or an unsupported ``required_values`` value.
     """
     fields = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     skip = HF_BOOKKEEPING_KEYS | ignored
     values: dict[str, Any] = {}
     unknown: list[str] = []
-    for key, value in config.items():
-        if required_values and key in required_values:
-            if value != required_values[key]:
-                raise NotImplementedError(
-                    f"{cls.__name__}: {key}={value!r} is not supported (only {required_values[key]!r})"
-                )
-            continue
-        if key in skip:
-            continue
-        name = key if key in fields else aliases.get(key)
-        if name is None:
-            unknown.append(key)
-            continue
-        if name in values and values[name] != value:
-            raise ValueError(f"{cls.__name__}: {key}={value!r} disagrees with {name}={values[name]!r}")
-        values[name] = value
+    for source in (config, overrides or {}):
+        seen: dict[str, Any] = {}
+        for key, value in source.items():
+            if required_values and key in required_values:
+                if value != required_values[key]:
+                    raise ConfigError(f"{cls.__name__}: {key}={value!r} is not supported (only {required_values[key]!r})")
+                continue
+            if key in skip:
+                continue
+            name = key if key in fields else aliases.get(key)
+            if name is None:
+                unknown.append(key)
+                continue
+            if name in seen and seen[name] != value:
+                raise ConfigError(f"{cls.__name__}: {key}={value!r} disagrees with {name}={seen[name]!r}")
+            seen[name] = values[name] = value
     if unknown:
         valid = sorted(fields | set(aliases))
         hints = []
         for key in unknown:
             close = difflib.get_close_matches(key, valid, n=1)
             hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-        raise ValueError(f"{cls.__name__}: unknown config key(s) {', '.join(hints)}")
+        raise ConfigError(f"{cls.__name__}: unknown config key(s) {', '.join(hints)}")
+    missing = [
+        f.name for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+        if f.name not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ConfigError(f"{cls.__name__}: required option(s) missing: {', '.join(missing)}")
     return cls(**values)
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """Field values of a config dataclass (what ``build_transformer_model`` passes back as keyword options)."""
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
 
 
 class RMSNorm(nn.Module):
@@ -241,59 +256,110 @@ def sinusoid_table(max_position: int, dim: int) -> Tensor:
     return table
 
 
-# --- weight maps -------------------------------------------------------------------------------------------------
-# TODO(core): switch to the shared strict helper of bert4torch.models once it lands; these two functions follow the
-# same contract (checkpoint key -> our name, `{}` = first layer index in the key, None = drop, unknown key = error).
-
-_LAYER_INDEX = re.compile(r"\.(\d+)\.")
+# --- the base of the decoder families ------------------------------------------------------------------------------
 
 
-def map_state_dict(state_dict: Mapping[str, Tensor], weight_map: Mapping[str, str | None]) -> dict[str, Tensor]:
-    """Rename checkpoint keys to our parameter names through ``weight_map``.
+class DecoderBase(nn.Module):
+    """What every decoder/seq2seq family shares: the ``build_transformer_model`` contract and saving.
 
-    Args:
-        state_dict: Checkpoint tensors (after any tensor surgery).
-        weight_map: Checkpoint key (``{}`` standing for the first layer index) -> our name, or None to drop.
-
-    Returns:
-        Our names -> tensors.
-
-    Raises:
-        KeyError: Keys the map does not know, all listed.
+    It follows the contract of ``bert4torch.models._base.BERT_BASE`` without its encoder options: ``config_class``
+    with ``from_dict(data, *, overrides)``/``to_dict()``; ``__init__(config=None, /, **options)`` (options are
+    validated by the config: a typo raises); ``prefix``/``weight_map`` read by the shared strict loader; the
+    loader's hooks ``load_variable`` (tensor surgery), ``tie_weights`` and ``init_model_weights``. Saving goes
+    through the derived inverse map plus :meth:`save_variable`, the inverse surgery.
     """
-    out: dict[str, Tensor] = {}
-    unknown = []
-    for key, value in state_dict.items():
-        match = _LAYER_INDEX.search(key)
-        if key in weight_map:
-            target = weight_map[key]
-        elif match and (template := key[: match.start()] + ".{}." + key[match.end():]) in weight_map:
-            target = weight_map[template]
-            target = None if target is None else target.replace("{}", match.group(1))
-        else:
-            unknown.append(key)
-            continue
-        if target is not None:
-            out[target] = value
-    if unknown:
-        raise KeyError(f"checkpoint keys unknown to the weight map: {sorted(unknown)}")
-    return out
 
+    config_class: ClassVar[type]
+    prefix: ClassVar[str] = ""
+    hf_model_type: ClassVar[str | None] = None
+    hf_architecture: ClassVar[str | None] = None
+    weight_map: Mapping[str, str | list[str] | None]
 
-def unmap_state_dict(state_dict: Mapping[str, Tensor], weight_map: Mapping[str, str | None]) -> dict[str, Tensor]:
-    """Inverse of :func:`map_state_dict` (our names -> checkpoint keys), derived from the same map."""
-    inverse: dict[str, str] = {}
-    for ckpt_key, target in weight_map.items():
-        if target is not None:
-            inverse.setdefault(target, ckpt_key)  # the first checkpoint key naming a parameter wins
-    out: dict[str, Tensor] = {}
-    for key, value in state_dict.items():
-        match = _LAYER_INDEX.search(key)
-        if key in inverse:
-            # a per-stack parameter read from layer 0 of the checkpoint (T5's position bias) is written back there
-            out[inverse[key].replace("{}", "0")] = value
-        elif match and (template := key[: match.start()] + ".{}." + key[match.end():]) in inverse:
-            out[inverse[template].replace("{}", match.group(1))] = value
-        else:
-            raise KeyError(f"parameter {key!r} has no checkpoint name in the weight map")
-    return out
+    def __init__(self, config: Any = None, /, **options: Any) -> None:
+        super().__init__()
+        if config is None:
+            config = self.config_class.from_dict(options)
+        elif options:
+            config = self.config_class.from_dict(config.to_dict(), overrides=options)
+        self.config = config
+        self.load_report: Any = None
+
+    # -- loader hooks
+    def tied_weights(self) -> dict[str, str]:
+        """``{alias: owner}`` parameter names that share one tensor (families override)."""
+        return {}
+
+    def tie_weights(self) -> None:
+        """Point every alias of :meth:`tied_weights` at its owner (called again after loading on the meta device)."""
+        for alias, owner in self.tied_weights().items():
+            module_name, _, leaf = alias.rpartition(".")
+            setattr(self.get_submodule(module_name), leaf, self.get_parameter(owner))
+
+    def load_variable(self, name: str, tensor: Tensor) -> Tensor:
+        """Adapt a checkpoint tensor to our parameter ``name`` (families with tensor surgery override)."""
+        return tensor
+
+    def save_variable(self, key: str, parts: list[tuple[str, Tensor]]) -> Tensor:
+        """The checkpoint tensor ``key`` made of our ``(name, tensor)`` parts (inverse of :meth:`load_variable`)."""
+        if len(parts) != 1:
+            raise ValueError(f"{type(self).__name__}: {key!r} is fed by several parameters; override save_variable")
+        return parts[0][1]
+
+    def init_model_weights(self, module: nn.Module) -> None:
+        """Initialise what a checkpoint did not provide: normal(0, 0.02) weights, zero biases, unit norms."""
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, std=0.02)
+            if isinstance(module, nn.Linear) and module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, (nn.LayerNorm, RMSNorm)):
+            nn.init.ones_(module.weight)
+            if getattr(module, "bias", None) is not None:
+                nn.init.zeros_(module.bias)
+
+    def layers_in_map(self) -> int:
+        """How many layer indices the weight map's ``{}`` slot can take (the deepest stack)."""
+        return int(getattr(self.config, "num_hidden_layers", 0) or 0)
+
+    # -- loading and saving
+    def load_weights(self, checkpoint: Any, mapping: Mapping[str, Any] | None = None, strict: bool = True) -> Any:
+        """Load a checkpoint (path, folder, shards or state dict) strictly through the family's weight map."""
+        from ._weights import load_weights
+
+        return load_weights(self, checkpoint, mapping, ignore_invalid_weights=not strict)
+
+    load_weights_from_pytorch_checkpoint = load_weights
+
+    def checkpoint_state(self) -> dict[str, Tensor]:
+        """Our weights under the checkpoint's keys (derived inverse map, then :meth:`save_variable`)."""
+        from ._weights import invert_weight_map
+
+        inverse = invert_weight_map(self.weight_map, self.layers_in_map())
+        aliases = set(self.tied_weights())
+        groups: dict[str, list[tuple[str, Tensor]]] = {}
+        for name, tensor in self.state_dict().items():
+            if name not in aliases:
+                groups.setdefault(inverse.get(name, name), []).append((name, tensor))
+        return {key: self.save_variable(key, parts).contiguous() for key, parts in groups.items()}
+
+    def to_hf_config(self) -> dict[str, Any]:
+        """The HF ``config.json`` of this model (families implement it)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot write an HF config")
+
+    def save_pretrained(self, save_path: str | Any) -> None:
+        """Write ``config.json`` and ``model.safetensors`` that ``transformers`` ``from_pretrained`` loads."""
+        import json
+        from pathlib import Path
+
+        from ._weights import save_state_dict
+
+        folder = Path(save_path)
+        folder.mkdir(parents=True, exist_ok=True)
+        config = {"architectures": [self.hf_architecture], "model_type": self.hf_model_type, **self.to_hf_config()}
+        (folder / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False))
+        save_state_dict(self.checkpoint_state(), folder / "model.safetensors")
+
+    @torch.no_grad()
+    def predict(self, inputs: Any) -> Any:
+        """Forward in eval mode without gradients (the original's helper)."""
+        self.eval()
+        return self(inputs)

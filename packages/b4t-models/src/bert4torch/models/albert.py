@@ -1,0 +1,136 @@
+"""ALBERT: factorised embeddings and one Transformer layer shared by all depths (``ALBERT_Unshared``: not shared).
+
+Checkpoint layout: HF ``AlbertForPreTraining`` (``albert.*``, ``predictions.*``, ``sop_classifier.*``) with one
+layer group and one inner layer, as every released ALBERT has. ``ALBERT_Unshared`` loads the same checkpoint into
+``num_hidden_layers`` independent copies (one checkpoint tensor feeds every layer), so they can be fine-tuned apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from torch import nn
+
+from ._config import EncoderConfig
+from .bert import BERT
+
+__all__ = ["ALBERT", "ALBERT_WEIGHT_MAP", "ALBERT_Unshared", "AlbertConfig", "albert_weight_map"]
+
+
+@dataclass(kw_only=True)
+class AlbertConfig(EncoderConfig):
+    """ALBERT options (HF ``num_hidden_groups``/``inner_group_num`` must be 1, as in every released checkpoint)."""
+
+    hidden_act: str = "gelu_new"  # HF AlbertConfig default
+    checked: ClassVar[dict[str, tuple]] = {"num_hidden_groups": (1,), "inner_group_num": (1,)}
+
+
+_LAYER = "albert.encoder.albert_layer_groups.0.albert_layers.0."
+_LAYER_MAP = {
+    "attention.query.weight": "multiHeadAttention.q.weight",
+    "attention.query.bias": "multiHeadAttention.q.bias",
+    "attention.key.weight": "multiHeadAttention.k.weight",
+    "attention.key.bias": "multiHeadAttention.k.bias",
+    "attention.value.weight": "multiHeadAttention.v.weight",
+    "attention.value.bias": "multiHeadAttention.v.bias",
+    "attention.dense.weight": "multiHeadAttention.o.weight",
+    "attention.dense.bias": "multiHeadAttention.o.bias",
+    "attention.LayerNorm.weight": "layerNorm1.weight",
+    "attention.LayerNorm.bias": "layerNorm1.bias",
+    "ffn.weight": "feedForward.intermediateDense.weight",
+    "ffn.bias": "feedForward.intermediateDense.bias",
+    "ffn_output.weight": "feedForward.outputDense.weight",
+    "ffn_output.bias": "feedForward.outputDense.bias",
+    "full_layer_layer_norm.weight": "layerNorm2.weight",
+    "full_layer_layer_norm.bias": "layerNorm2.bias",
+}
+
+
+def albert_weight_map(num_unshared_layers: int = 0) -> dict[str, str | list[str] | None]:
+    """The ALBERT map; with ``num_unshared_layers > 0`` each layer key feeds that many independent layers."""
+
+    def layer_target(ours: str) -> str | list[str]:
+        if num_unshared_layers:
+            return [f"encoderLayer.{i}.{ours}" for i in range(num_unshared_layers)]
+        return f"encoderLayer.0.{ours}"
+
+    return {
+        "albert.embeddings.word_embeddings.weight": "embeddings.word_embeddings.weight",
+        "albert.embeddings.position_embeddings.weight": "embeddings.position_embeddings.weight",
+        "albert.embeddings.token_type_embeddings.weight": "embeddings.segment_embeddings.weight",
+        "albert.embeddings.LayerNorm.weight": "embeddings.layerNorm.weight",
+        "albert.embeddings.LayerNorm.bias": "embeddings.layerNorm.bias",
+        "albert.embeddings.position_ids": None,
+        "albert.embeddings.token_type_ids": None,
+        "albert.encoder.embedding_hidden_mapping_in.weight": "embeddings.embedding_hidden_mapping_in.weight",
+        "albert.encoder.embedding_hidden_mapping_in.bias": "embeddings.embedding_hidden_mapping_in.bias",
+        **{_LAYER + k: layer_target(v) for k, v in _LAYER_MAP.items()},
+        "albert.pooler.weight": "pooler.weight",
+        "albert.pooler.bias": "pooler.bias",
+        "sop_classifier.classifier.weight": "nsp.weight",
+        "sop_classifier.classifier.bias": "nsp.bias",
+        "predictions.dense.weight": "mlmDense.weight",
+        "predictions.dense.bias": "mlmDense.bias",
+        "predictions.LayerNorm.weight": "mlmLayerNorm.weight",
+        "predictions.LayerNorm.bias": "mlmLayerNorm.bias",
+        "predictions.decoder.weight": "mlmDecoder.weight",
+        "predictions.bias": "mlmBias",
+        "predictions.decoder.bias": "mlmBias",
+    }
+
+
+ALBERT_WEIGHT_MAP = albert_weight_map()
+
+
+class ALBERT(BERT):
+    """ALBERT (``model='albert'``): ``encoderLayer[0]`` applied ``num_hidden_layers`` times."""
+
+    config_class: ClassVar[type[EncoderConfig]] = AlbertConfig
+    prefix: ClassVar[str] = "albert"
+    weight_map: ClassVar[dict] = ALBERT_WEIGHT_MAP
+    hf_model_type: ClassVar[str | None] = "albert"
+    hf_architecture: ClassVar[str | None] = "AlbertForPreTraining"
+
+    def __init__(self, config: EncoderConfig | None = None, /, **options: Any) -> None:
+        super().__init__(config, **options)
+        if self.shared_layers:
+            self.encoderLayer = nn.ModuleList([self.encoderLayer[0]])
+
+    shared_layers: ClassVar[bool] = True
+
+    def apply_main_layers(self, inputs: list[Any]) -> list[Any]:
+        if not self.shared_layers:
+            return super().apply_main_layers(inputs)
+        hidden_states, mask, conditional_emb, position_ids = inputs[:4]
+        encoded_layers = [hidden_states]
+        layer_inputs = [hidden_states, mask, conditional_emb, position_ids]
+        layer = self.encoderLayer[0]
+        for l_i in range(self.num_hidden_layers):
+            layer_inputs = self.apply_on_layer_begin(l_i, layer_inputs)
+            layer_inputs[0] = self._run_layer(layer, layer_inputs)
+            layer_inputs = self.apply_on_layer_end(l_i, layer_inputs)
+            if self.output_all_encoded_layers:
+                encoded_layers.append(layer_inputs[0])
+        if not self.output_all_encoded_layers:
+            encoded_layers.append(layer_inputs[0])
+        return [encoded_layers, conditional_emb]
+
+    def to_hf_config(self) -> dict[str, Any]:
+        config = super().to_hf_config()
+        config.update(embedding_size=self.embedding_size, num_hidden_groups=1, inner_group_num=1)
+        return config
+
+
+class ALBERT_Unshared(ALBERT):  # noqa: N801 - the original's public name
+    """ALBERT with independent layers initialised from the shared checkpoint layer (``model='albert_unshared'``)."""
+
+    shared_layers: ClassVar[bool] = False
+
+    def __init__(self, config: EncoderConfig | None = None, /, **options: Any) -> None:
+        super().__init__(config, **options)
+        self.weight_map = albert_weight_map(self.num_hidden_layers)  # type: ignore[misc]
+
+    def _checkpoint_state(self, mapping: dict[str, str] | None) -> dict:
+        # saving writes our names for layers 1.. (the ALBERT layout has room for one layer only)
+        return super()._checkpoint_state(mapping)

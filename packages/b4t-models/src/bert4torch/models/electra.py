@@ -1,0 +1,85 @@
+"""ELECTRA: a BERT encoder with a factorised embedding (``embeddings_project``) and the discriminator head.
+
+Checkpoint layout: HF ``ElectraForPreTraining`` (``electra.*``, ``discriminator_predictions.*``). The original
+forbids the pooler/MLM/NSP heads on ELECTRA; ``with_discriminator`` adds the replaced-token logits (True), or
+their activation by name (``'sigmoid'``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from torch import nn
+
+from bert4torch.activations import get_activation
+
+from ._config import EncoderConfig
+from .bert import BERT, bert_weight_map
+
+__all__ = ["ELECTRA", "ELECTRA_WEIGHT_MAP", "ElectraConfig"]
+
+
+@dataclass(kw_only=True)
+class ElectraConfig(EncoderConfig):
+    """ELECTRA options."""
+
+    with_discriminator: bool | str = False  # replaced-token-detection logits [btz, seq] (or their activation)
+    hf_ignored: ClassVar[frozenset[str]] = frozenset(
+        {"summary_type", "summary_use_proj", "summary_activation", "summary_last_dropout", "generator_size"}
+    )
+
+
+ELECTRA_WEIGHT_MAP: dict[str, str | list[str] | None] = {
+    **{k: v for k, v in bert_weight_map("electra").items() if not k.startswith(("cls.", "electra.pooler"))},
+    "electra.embeddings_project.weight": "embeddings.embedding_hidden_mapping_in.weight",
+    "electra.embeddings_project.bias": "embeddings.embedding_hidden_mapping_in.bias",
+    "discriminator_predictions.dense.weight": "dense.weight",
+    "discriminator_predictions.dense.bias": "dense.bias",
+    "discriminator_predictions.dense_prediction.weight": "dense_prediction.weight",
+    "discriminator_predictions.dense_prediction.bias": "dense_prediction.bias",
+    # generator heads of ElectraForMaskedLM files: known, not built here
+    "generator_predictions.LayerNorm.weight": None,
+    "generator_predictions.LayerNorm.bias": None,
+    "generator_predictions.dense.weight": None,
+    "generator_predictions.dense.bias": None,
+    "generator_lm_head.weight": None,
+    "generator_lm_head.bias": None,
+}
+
+
+class ELECTRA(BERT):
+    """ELECTRA discriminator (``model='electra'``); outputs ``hidden`` or ``[hidden, logits]``."""
+
+    config_class: ClassVar[type[EncoderConfig]] = ElectraConfig
+    prefix: ClassVar[str] = "electra"
+    weight_map: ClassVar[dict] = ELECTRA_WEIGHT_MAP
+    hf_model_type: ClassVar[str | None] = "electra"
+    hf_architecture: ClassVar[str | None] = "ElectraForPreTraining"
+
+    def __init__(self, config: EncoderConfig | None = None, /, **options: Any) -> None:
+        super().__init__(config, **options)
+        if self.with_pool or self.with_mlm or self.with_nsp:
+            raise ValueError("ELECTRA has no pooler/MLM/NSP heads (as in the original); use with_discriminator")
+
+    def build_heads(self) -> None:
+        if self.with_discriminator:
+            self.dense = nn.Linear(self.hidden_size, self.hidden_size)
+            self.dense_act = get_activation(self.hidden_act)
+            self.dense_prediction = nn.Linear(self.hidden_size, 1)
+            self.discriminator_act = None if self.with_discriminator is True else get_activation(self.with_discriminator)
+
+    def apply_final_layers(self, inputs: list[Any]) -> Any:
+        hidden = super().apply_final_layers(inputs)
+        if not self.with_discriminator:
+            return hidden
+        last = hidden[-1] if self.output_all_encoded_layers else hidden
+        logits = self.dense_prediction(self.dense_act(self.dense(last))).squeeze(-1)
+        if self.discriminator_act is not None:
+            logits = self.discriminator_act(logits)
+        return [hidden, logits]
+
+    def to_hf_config(self) -> dict[str, Any]:
+        config = super().to_hf_config()
+        config["embedding_size"] = self.embedding_size
+        return config
