@@ -1,3 +1,54 @@
-"""bert4torch.trainer."""
+"""bert4torch.trainer: Keras-like compile/fit for any nn.Module, with callbacks and exact, crash-safe resume.
 
-__all__: list[str] = []
+>>> import torch
+>>> from torch import nn
+>>> from bert4torch.trainer import BaseModel
+>>> model = BaseModel(nn.Linear(4, 2))
+>>> model.compile(loss=nn.CrossEntropyLoss(), optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
+>>> data = [(torch.randn(8, 4), torch.randint(0, 2, (8,)))] * 3
+>>> history = model.fit(data, epochs=2, verbose=0)
+>>> len(history.history["loss"])
+2
+
+``Tensorboard`` imports tensorboardX only when constructed (the ``tensorboard`` extra).
+"""
+
+from ._adversarial import FGM, PGD, VAT, AdversarialTraining
+from ._base import BaseModel, BaseModelDDP, BaseModelDP, CheckpointWarning
+from ._callback import Callback, CallbackList, LambdaCallback
+from ._checkpoint import Checkpoint, Evaluator
+from ._data import IterDataset, ListDataset
+from ._history import History
+from ._logger import Logger
+from ._metrics import BUILTIN_METRICS
+from ._monitors import EarlyStopping, ReduceLROnPlateau, TerminateOnNaN
+from ._progbar import ProgbarLogger
+from ._tensorboard import Tensorboard
+from ._utils import seed_everything
+
+__all__ = [
+    "AdversarialTraining",
+    "BUILTIN_METRICS",
+    "BaseModel",
+    "BaseModelDDP",
+    "BaseModelDP",
+    "Callback",
+    "CallbackList",
+    "Checkpoint",
+    "CheckpointWarning",
+    "EarlyStopping",
+    "Evaluator",
+    "FGM",
+    "History",
+    "IterDataset",
+    "LambdaCallback",
+    "ListDataset",
+    "Logger",
+    "PGD",
+    "ProgbarLogger",
+    "ReduceLROnPlateau",
+    "Tensorboard",
+    "TerminateOnNaN",
+    "VAT",
+    "seed_everything",
+]

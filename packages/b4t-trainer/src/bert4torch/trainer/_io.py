@@ -1,0 +1,63 @@
+"""Crash-safe file writes and the resumable-checkpoint folder layout."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from typing import Any
+
+import torch
+
+CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)\.pt$")
+
+
+def _fsync_dir(folder: str) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # some platforms cannot open a directory; the rename is still atomic there
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> None:
+    """``torch.save`` to a temporary file in the same folder, fsync it, then rename it over ``path``.
+
+    A crash at any moment leaves either the old file or the new one, never a torn one.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(folder)
+
+
+def checkpoint_name(steps_done: int) -> str:
+    """The file name of the checkpoint taken after ``steps_done`` steps."""
+    return f"checkpoint-{steps_done:09d}.pt"
+
+
+def list_checkpoints(folder: str | os.PathLike[str]) -> list[str]:
+    """Committed checkpoints in ``folder``, newest first (temporary files are never listed)."""
+    folder = os.fspath(folder)
+    if not os.path.isdir(folder):
+        return []
+    found = []
+    for name in os.listdir(folder):
+        m = CHECKPOINT_RE.match(name)
+        if m:
+            found.append((int(m.group(1)), os.path.join(folder, name)))
+    return [p for _, p in sorted(found, reverse=True)]
