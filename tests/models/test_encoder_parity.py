@@ -31,7 +31,7 @@ CASES = {
                 dict(with_discriminator=True), [(1, "logits")]),
     "ernie": ("ErnieConfig", dict(use_task_id=True), "ErnieForPreTraining",
               dict(with_pool=True, with_mlm=True, with_nsp=True), [(2, "prediction_logits"), (3, "seq_relationship_logits")]),
-    "roformer": ("RoFormerConfig", dict(embedding_size=32), "RoFormerForMaskedLM", dict(with_mlm=True), [(1, "logits")]),
+    "roformer": ("RoFormerConfig", dict(embedding_size=16), "RoFormerForMaskedLM", dict(with_mlm=True), [(1, "logits")]),
     "deberta_v2": ("DebertaV2Config", dict(relative_attention=True, pos_att_type=["p2c", "c2p"], position_buckets=8,
                                            max_relative_positions=16, norm_rel_ebd="layer_norm", share_att_key=True,
                                            conv_kernel_size=3, type_vocab_size=2),

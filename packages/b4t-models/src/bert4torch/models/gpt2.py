@@ -10,14 +10,22 @@ map when loading and after its inverse when saving.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from ._cache import CachedAttention, KVCache
-from .transformer import activation, decoder_inputs, output_activation, parse_config, unpack_inputs
+from .transformer import (
+    DecoderBase,
+    activation,
+    config_to_dict,
+    decoder_inputs,
+    output_activation,
+    parse_config,
+    unpack_inputs,
+)
 
 __all__ = ["GPT2", "GPT2Config", "GPT2_WEIGHT_MAP", "gpt2_merge_c_attn", "gpt2_split_c_attn"]
 
@@ -38,13 +46,16 @@ class GPT2Config:
     attention_probs_dropout_prob: float = 0.0  # dropout on attention probabilities (training only)
     tie_word_embeddings: bool = True  # LM head shares the token embedding
     token_pad_ids: int | None = None  # id whose positions are masked out; None: GPT-2 has no padding id
+    final_activation: str = "linear"  # 'linear' returns logits, 'softmax' probabilities (an explicit option)
+    ignore_invalid_weights: bool = False  # downgrade strict loading errors to a warning
 
     @classmethod
-    def from_dict(cls, config: Mapping[str, Any]) -> GPT2Config:
-        """From an HF ``config.json`` dict or the original bert4torch config (unknown keys raise)."""
+    def from_dict(cls, data: Mapping[str, Any], *, overrides: Mapping[str, Any] | None = None) -> GPT2Config:
+        """From an HF ``config.json`` dict or the original bert4torch config; ``overrides`` (keyword options) win."""
         return parse_config(
             cls,
-            config,
+            data,
+            overrides,
             aliases={
                 "n_embd": "hidden_size", "n_layer": "num_hidden_layers", "n_head": "num_attention_heads",
                 "n_inner": "intermediate_size", "activation_function": "hidden_act", "n_positions": "max_position",
@@ -57,6 +68,10 @@ class GPT2Config:
             required_values={"scale_attn_weights": True, "scale_attn_by_inverse_layer_idx": False,
                              "reorder_and_upcast_attn": False},
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Field values (the keyword options ``build_transformer_model`` passes to the model)."""
+        return config_to_dict(self)
 
     @property
     def ffn_size(self) -> int:
@@ -115,21 +130,25 @@ class GPT2Embeddings(nn.Module):
         return self.dropout(self.word_embeddings(token_ids) + self.position_embeddings(position_ids))
 
 
-class GPT2(nn.Module):
-    """GPT-2 language model returning logits over the vocabulary.
+class GPT2(DecoderBase):
+    """GPT-2 language model returning logits over the vocabulary (``model='gpt2'``).
 
     Args:
-        config: The hyper-parameters.
-        final_activation: ``'linear'`` (default: logits) or ``'softmax'`` (probabilities), an explicit option.
+        config: A :class:`GPT2Config`, or None to build one from ``options``.
+        **options: Config fields or their HF aliases (validated: an unknown name raises).
     """
 
-    config_class = GPT2Config
+    config_class: ClassVar[type] = GPT2Config
+    prefix: ClassVar[str] = "transformer"
+    hf_model_type: ClassVar[str | None] = "gpt2"
+    hf_architecture: ClassVar[str | None] = "GPT2LMHeadModel"
 
-    def __init__(self, config: GPT2Config, *, final_activation: str = "linear") -> None:
-        super().__init__()
-        output_activation(torch.zeros(1), final_activation)  # validate the option early
-        self.config = config
-        self.final_activation = final_activation
+    def __init__(self, config: GPT2Config | None = None, /, **options: Any) -> None:
+        super().__init__(config, **options)
+        config = self.config
+        output_activation(torch.zeros(1), config.final_activation)  # validate the option early
+        self.final_activation = config.final_activation
+        self.weight_map = GPT2_WEIGHT_MAP
         self.embeddings = GPT2Embeddings(config)
         self.encoderLayer = nn.ModuleList(GPT2Layer(config) for _ in range(config.num_hidden_layers))
         self.LayerNormFinal = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
@@ -140,6 +159,25 @@ class GPT2(nn.Module):
     def tied_weights(self) -> dict[str, str]:
         """Parameter names that share storage with another one: ``{alias: owner}``."""
         return {"dense.weight": "embeddings.word_embeddings.weight"} if self.config.tie_word_embeddings else {}
+
+    def convert_checkpoint_tensors(self, items: Iterable[tuple[str, Tensor]]) -> Iterator[tuple[str, Tensor]]:
+        """Loader hook: HF Conv1D/fused-qkv layout -> the keys of :data:`GPT2_WEIGHT_MAP`."""
+        return gpt2_split_c_attn(items)
+
+    def restore_checkpoint_tensors(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Saving hook: back to HF's fused ``c_attn`` and Conv1D layout."""
+        return gpt2_merge_c_attn(state)
+
+    def to_hf_config(self) -> dict[str, Any]:
+        """``config.json`` for ``transformers.GPT2LMHeadModel``."""
+        c = self.config
+        return {
+            "vocab_size": c.vocab_size, "n_embd": c.hidden_size, "n_layer": c.num_hidden_layers,
+            "n_head": c.num_attention_heads, "n_inner": c.intermediate_size, "activation_function": c.hidden_act,
+            "n_positions": c.max_position, "layer_norm_epsilon": c.layer_norm_eps, "resid_pdrop": c.dropout_rate,
+            "embd_pdrop": c.dropout_rate, "attn_pdrop": c.attention_probs_dropout_prob,
+            "tie_word_embeddings": c.tie_word_embeddings, "pad_token_id": c.token_pad_ids,
+        }
 
     def forward(
         self,
@@ -211,34 +249,32 @@ GPT2_WEIGHT_MAP: dict[str, str | None] = {
 _CONV1D_SUFFIXES = ("attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 
 
-def gpt2_split_c_attn(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
+def gpt2_split_c_attn(items: Iterable[tuple[str, Tensor]]) -> Iterator[tuple[str, Tensor]]:
     """HF GPT-2 layout -> the layout :data:`GPT2_WEIGHT_MAP` reads: split ``c_attn`` into q/k/v, transpose Conv1D.
 
-    A checkpoint of the bare ``GPT2Model`` (keys without ``transformer.``) is accepted too.
+    Only HF keys are touched (a ``c_attn``/``c_fc``/``c_proj`` suffix), so a file saved with our own parameter names
+    passes through unchanged.
 
     Args:
-        state_dict: HF checkpoint tensors.
+        items: ``(checkpoint key, tensor)`` pairs, e.g. ``state_dict.items()``.
 
-    Returns:
-        A new dict; ``...attn.c_attn.{weight,bias}`` become ``...attn.{q,k,v}.{weight,bias}`` in ``nn.Linear`` layout.
+    Yields:
+        ``...attn.c_attn.{weight,bias}`` as ``...attn.{q,k,v}.{weight,bias}`` in ``nn.Linear`` layout, Conv1D weights
+        transposed, everything else as it is.
     """
-    out: dict[str, Tensor] = {}
-    for key, value in state_dict.items():
-        if not key.startswith("transformer.") and key != "lm_head.weight":
-            key = "transformer." + key
+    for key, value in items:
         if key.endswith("attn.c_attn.weight"):
             stem = key[: -len("c_attn.weight")]
             for name, part in zip("qkv", value.t().chunk(3, dim=0)):
-                out[f"{stem}{name}.weight"] = part.contiguous()
+                yield f"{stem}{name}.weight", part.contiguous()
         elif key.endswith("attn.c_attn.bias"):
             stem = key[: -len("c_attn.bias")]
             for name, part in zip("qkv", value.chunk(3, dim=0)):
-                out[f"{stem}{name}.bias"] = part.contiguous()
+                yield f"{stem}{name}.bias", part.contiguous()
         elif key.endswith(_CONV1D_SUFFIXES):
-            out[key] = value.t().contiguous()
+            yield key, value.t().contiguous()
         else:
-            out[key] = value
-    return out
+            yield key, value
 
 
 def gpt2_merge_c_attn(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:

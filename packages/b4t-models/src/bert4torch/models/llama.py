@@ -10,13 +10,23 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from ._cache import CachedAttention, KVCache
-from .transformer import RMSNorm, activation, decoder_inputs, output_activation, parse_config, unpack_inputs
+from ._config import ConfigError
+from .transformer import (
+    DecoderBase,
+    RMSNorm,
+    activation,
+    config_to_dict,
+    decoder_inputs,
+    output_activation,
+    parse_config,
+    unpack_inputs,
+)
 
 __all__ = ["LLAMA_WEIGHT_MAP", "Llama", "LlamaConfig", "RotaryEmbedding", "apply_rotary", "normalize_rope_config"]
 
@@ -42,23 +52,25 @@ class LlamaConfig:
     tie_word_embeddings: bool = False  # LM head shares the token embedding
     token_pad_ids: int | None = None  # id masked out as padding; None = only an explicit attention_mask pads
     dropout_rate: float = 0.0  # residual dropout (training only; LLaMA checkpoints use none)
+    final_activation: str = "linear"  # 'linear' returns logits, 'softmax' probabilities
+    ignore_invalid_weights: bool = False  # downgrade strict loading errors to a warning
 
     @classmethod
-    def from_dict(cls, config: Mapping[str, Any]) -> LlamaConfig:
+    def from_dict(cls, data: Mapping[str, Any], *, overrides: Mapping[str, Any] | None = None) -> LlamaConfig:
         """From an HF ``config.json`` dict (or the original style); unknown keys raise, RoPE variants too."""
-        config = normalize_rope_config(config)
-        if "attention_bias" in config:
-            config = dict(config)
-            bias = config.pop("attention_bias")
-            config.setdefault("qkv_bias", bias)
-            config.setdefault("o_bias", bias)
+        data = split_attention_bias(normalize_rope_config(data))
         return parse_config(
             cls,
-            config,
+            data,
+            split_attention_bias(normalize_rope_config(overrides or {})),
             aliases={"pad_token_id": "token_pad_ids", "layer_norm_eps": "rms_norm_eps",
                      "max_position": "max_position_embeddings", "hidden_dropout_prob": "dropout_rate"},
             required_values={"pretraining_tp": 1},
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Field values (the keyword options ``build_transformer_model`` passes to the model)."""
+        return config_to_dict(self)
 
     @property
     def kv_heads(self) -> int:
@@ -71,12 +83,22 @@ class LlamaConfig:
         return self.head_dim or self.hidden_size // self.num_attention_heads
 
 
+def split_attention_bias(config: Mapping[str, Any]) -> dict[str, Any]:
+    """HF LLaMA's one ``attention_bias`` switch covers q, k, v and o: spell it as our two fields."""
+    config = dict(config)
+    if "attention_bias" in config:
+        bias = config.pop("attention_bias")
+        config.setdefault("qkv_bias", bias)
+        config.setdefault("o_bias", bias)
+    return config
+
+
 def normalize_rope_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """Fold the RoPE settings of a config (v5 ``rope_parameters`` or v4 ``rope_theta``/``rope_scaling``) into
     ``rope_theta``; scaled RoPE variants are not implemented and raise instead of computing something else.
 
     Raises:
-        NotImplementedError: ``rope_type`` other than ``'default'`` or a non-null ``rope_scaling``.
+        ConfigError: ``rope_type`` other than ``'default'`` or a non-null ``rope_scaling``.
     """
     config = dict(config)
     params = config.pop("rope_parameters", None)
@@ -84,17 +106,17 @@ def normalize_rope_config(config: Mapping[str, Any]) -> dict[str, Any]:
         params = dict(params)
         rope_type = params.pop("rope_type", params.pop("type", "default"))
         if rope_type != "default":
-            raise NotImplementedError(f"rope_type={rope_type!r} is not supported (only 'default')")
+            raise ConfigError(f"rope_type={rope_type!r} is not supported (only 'default')")
         theta = params.pop("rope_theta", None)
         if params.get("partial_rotary_factor", 1.0) in (None, 1.0):
             params.pop("partial_rotary_factor", None)
         if params:
-            raise NotImplementedError(f"unsupported rope_parameters keys: {sorted(params)}")
+            raise ConfigError(f"unsupported rope_parameters keys: {sorted(params)}")
         if theta is not None:
             config.setdefault("rope_theta", theta)
     scaling = config.pop("rope_scaling", None)
     if scaling is not None and dict(scaling).get("rope_type", dict(scaling).get("type")) != "default":
-        raise NotImplementedError(f"rope_scaling={scaling!r} is not supported")
+        raise ConfigError(f"rope_scaling={scaling!r} is not supported")
     return config
 
 
@@ -199,21 +221,25 @@ class _WordEmbeddings(nn.Module):
         return self.word_embeddings(token_ids)
 
 
-class Llama(nn.Module):
-    """LLaMA-style causal language model returning logits (also used by Qwen2).
+class Llama(DecoderBase):
+    """LLaMA-style causal language model returning logits (``model='llama'``; Qwen2 subclasses it).
 
     Args:
-        config: The hyper-parameters (:class:`LlamaConfig` or ``Qwen2Config``).
-        final_activation: ``'linear'`` (logits, default) or ``'softmax'``.
+        config: A :class:`LlamaConfig` (``Qwen2Config`` for Qwen2), or None to build one from ``options``.
+        **options: Config fields or their HF aliases (validated: an unknown name raises).
     """
 
-    config_class = LlamaConfig
+    config_class: ClassVar[type] = LlamaConfig
+    prefix: ClassVar[str] = "model"
+    hf_model_type: ClassVar[str | None] = "llama"
+    hf_architecture: ClassVar[str | None] = "LlamaForCausalLM"
 
-    def __init__(self, config: Any, *, final_activation: str = "linear") -> None:
-        super().__init__()
-        output_activation(torch.zeros(1), final_activation)
-        self.config = config
-        self.final_activation = final_activation
+    def __init__(self, config: Any = None, /, **options: Any) -> None:
+        super().__init__(config, **options)
+        config = self.config
+        output_activation(torch.zeros(1), config.final_activation)
+        self.final_activation = config.final_activation
+        self.weight_map = LLAMA_WEIGHT_MAP
         self.embeddings = _WordEmbeddings(config.vocab_size, config.hidden_size)
         self.rotary = RotaryEmbedding(config.head_size, config.rope_theta)
         self.decoderLayer = nn.ModuleList(LlamaLayer(config) for _ in range(config.num_hidden_layers))
@@ -225,6 +251,23 @@ class Llama(nn.Module):
     def tied_weights(self) -> dict[str, str]:
         """Parameter names that share storage with another one: ``{alias: owner}``."""
         return {"lm_head.weight": "embeddings.word_embeddings.weight"} if self.config.tie_word_embeddings else {}
+
+    def to_hf_config(self) -> dict[str, Any]:
+        """``config.json`` for ``transformers.LlamaForCausalLM`` (Qwen2: ``Qwen2ForCausalLM``)."""
+        c = self.config
+        out = {
+            "vocab_size": c.vocab_size, "hidden_size": c.hidden_size, "num_hidden_layers": c.num_hidden_layers,
+            "num_attention_heads": c.num_attention_heads, "num_key_value_heads": c.kv_heads,
+            "head_dim": c.head_size, "intermediate_size": c.intermediate_size, "hidden_act": c.hidden_act,
+            "max_position_embeddings": c.max_position_embeddings, "rms_norm_eps": c.rms_norm_eps,
+            "rope_parameters": {"rope_type": "default", "rope_theta": c.rope_theta},
+            "tie_word_embeddings": c.tie_word_embeddings, "pad_token_id": c.token_pad_ids,
+        }
+        if self.hf_model_type == "llama":
+            if c.qkv_bias != c.o_bias:
+                raise ValueError("LLaMA's HF config has one attention_bias switch; qkv_bias != o_bias cannot be saved")
+            out.update(attention_bias=c.qkv_bias, mlp_bias=c.mlp_bias)
+        return out
 
     def forward(
         self,

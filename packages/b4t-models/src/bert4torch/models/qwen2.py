@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
+from ._config import ConfigError
 from .llama import LLAMA_WEIGHT_MAP, Llama, normalize_rope_config
-from .transformer import parse_config
+from .transformer import config_to_dict, parse_config
 
 __all__ = ["QWEN2_WEIGHT_MAP", "Qwen2", "Qwen2Config"]
 
@@ -38,22 +39,29 @@ class Qwen2Config:
     tie_word_embeddings: bool = False  # small Qwen2 checkpoints (0.5B, 1.5B) tie, larger ones do not
     token_pad_ids: int | None = None  # id masked out as padding; None = only an explicit attention_mask pads
     dropout_rate: float = 0.0  # residual dropout (training only)
+    final_activation: str = "linear"  # 'linear' returns logits, 'softmax' probabilities
+    ignore_invalid_weights: bool = False  # downgrade strict loading errors to a warning
 
     @classmethod
-    def from_dict(cls, config: Mapping[str, Any]) -> Qwen2Config:
+    def from_dict(cls, data: Mapping[str, Any], *, overrides: Mapping[str, Any] | None = None) -> Qwen2Config:
         """From an HF ``config.json`` dict; unknown keys, sliding windows and scaled RoPE raise."""
-        config = normalize_rope_config(config)
-        layer_types = config.pop("layer_types", None)
+        data = normalize_rope_config(data)
+        layer_types = data.pop("layer_types", None)
         if layer_types is not None and any(t != "full_attention" for t in layer_types):
-            raise NotImplementedError(f"layer_types other than full_attention are not supported: {layer_types}")
+            raise ConfigError(f"layer_types other than full_attention are not supported: {layer_types}")
         return parse_config(
             cls,
-            config,
+            data,
+            normalize_rope_config(overrides or {}),
             aliases={"pad_token_id": "token_pad_ids", "max_position": "max_position_embeddings"},
             # the window size is irrelevant while use_sliding_window is False (checked below)
             ignored=frozenset({"sliding_window"}),
             required_values={"use_sliding_window": False},
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Field values (the keyword options ``build_transformer_model`` passes to the model)."""
+        return config_to_dict(self)
 
     @property
     def kv_heads(self) -> int:
@@ -67,9 +75,15 @@ class Qwen2Config:
 
 
 class Qwen2(Llama):
-    """Qwen2 causal language model (the :class:`Llama` module with a :class:`Qwen2Config`)."""
+    """Qwen2 causal language model (the :class:`Llama` module with a :class:`Qwen2Config`, ``model='qwen2'``)."""
 
-    config_class = Qwen2Config  # type: ignore[assignment]
+    config_class: ClassVar[type] = Qwen2Config
+    hf_model_type: ClassVar[str | None] = "qwen2"
+    hf_architecture: ClassVar[str | None] = "Qwen2ForCausalLM"
+
+    def __init__(self, config: Qwen2Config | None = None, /, **options: Any) -> None:
+        super().__init__(config, **options)
+        self.weight_map = QWEN2_WEIGHT_MAP
 
 
 # Qwen2's HF keys are LLaMA's (model.layers.{}.self_attn.q_proj.{weight,bias}, ...).

@@ -18,16 +18,33 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from ._cache import CachedAttention, KVCache, attention_bias, causal_bias_for
-from .transformer import RMSNorm, activation, output_activation, parse_config, unpack_inputs
+from ._config import ConfigError
+from .transformer import (
+    DecoderBase,
+    RMSNorm,
+    activation,
+    config_to_dict,
+    output_activation,
+    parse_config,
+    unpack_inputs,
+)
 
 __all__ = [
+    "MT5v11",
+    "MT5v11Config",
+    "MT5v11Decoder",
+    "MT5v11Encoder",
     "T5",
+    "T5v11",
+    "T5v11Config",
+    "T5v11Decoder",
+    "T5v11Encoder",
     "T5Config",
     "T5Decoder",
     "T5Encoder",
@@ -62,41 +79,43 @@ class T5Config:
     tie_word_embeddings: bool = True  # LM head shares the embedding
     scale_decoder_outputs: bool = True  # scale the LM head input by d_model ** -0.5 (t5.1.0)
     token_pad_ids: int = 0  # encoder padding id (T5 pads with 0; the decoder starts with it, so it is never masked there)
+    final_activation: str = "linear"  # 'linear' returns logits, 'softmax' probabilities
+    ignore_invalid_weights: bool = False  # downgrade strict loading errors to a warning
+
+    # the version the `model=` name implies ('t5', 't5.1.0': None = read the config; 't5.1.1', 'mt5.1.1' subclasses)
+    default_version: ClassVar[str | None] = None
 
     @classmethod
-    def from_dict(cls, config: Mapping[str, Any], version: str | None = None) -> T5Config:
+    def from_dict(
+        cls, data: Mapping[str, Any], *, overrides: Mapping[str, Any] | None = None, version: str | None = None
+    ) -> T5Config:
         """From an HF ``config.json`` dict or an original bert4torch T5 config.
 
         Args:
-            config: The dict; unknown keys raise.
-            version: ``'t5.1.0'``, ``'t5.1.1'`` or ``'mt5.1.1'`` from the ``model=`` name; it chooses the FFN,
-                tying and scaling when the config does not say (an original bert4torch config never does).
+            data: The dict; unknown keys raise.
+            overrides: Keyword options of ``build_transformer_model`` (they win).
+            version: ``'t5.1.0'``, ``'t5.1.1'`` or ``'mt5.1.1'``; default: the class's, from the ``model=`` name.
+                It chooses the FFN, tying and scaling when the config does not say (an original bert4torch config
+                never does).
         """
+        version = version or cls.default_version
         if version is not None and version not in _VERSIONS:
-            raise ValueError(f"unknown T5 version {version!r}; valid: {_VERSIONS}")
-        config = dict(config)
-        config.pop("version", None)  # the original wrote model= into the config; `version` argument wins
-        model_type = config.pop("model_type", None)
+            raise ConfigError(f"unknown T5 version {version!r}; valid: {_VERSIONS}")
+        data, model_type = _t5_spellings(data)
+        over, _ = _t5_spellings(overrides or {})
         gated_default = version in ("t5.1.1", "mt5.1.1") or model_type in ("mt5", "umt5")
-        proj = config.pop("feed_forward_proj", None)
-        if proj is not None:
-            parts = proj.split("-")
-            config.setdefault("is_gated", parts[0] == "gated")
-            act = parts[-1]
-            # transformers maps gated-gelu to the tanh GELU for backward compatibility; so do we
-            config.setdefault("hidden_act", "gelu_new" if proj == "gated-gelu" else act)
-        else:
-            config.setdefault("is_gated", gated_default)
-        for derived in ("dense_act_fn", "is_gated_act"):
-            config.pop(derived, None)  # derived by transformers from feed_forward_proj
-        tie = config.get("tie_word_embeddings", not gated_default)
-        config["tie_word_embeddings"] = tie
-        if config.get("scale_decoder_outputs") is None:
+        view = {**data, **over}
+        if "is_gated" not in view:
+            data["is_gated"] = gated_default
+        tie = view.get("tie_word_embeddings", not gated_default)
+        data.setdefault("tie_word_embeddings", tie)
+        if view.get("scale_decoder_outputs") is None:
             # mT5 and t5.1.1 never scale; t5.1.0 scales exactly when the head is tied
-            config["scale_decoder_outputs"] = tie and not gated_default
+            data["scale_decoder_outputs"] = tie and not gated_default
         return parse_config(
             cls,
-            config,
+            data,
+            over,
             aliases={
                 "hidden_size": "d_model", "intermediate_size": "d_ff", "num_attention_heads": "num_heads",
                 "attention_head_size": "d_kv", "num_hidden_layers": "num_layers", "hidden_dropout_prob": "dropout_rate",
@@ -108,10 +127,34 @@ class T5Config:
             required_values={"attention_scale": False, "segment_vocab_size": 0},
         )
 
+    def to_dict(self) -> dict[str, Any]:
+        """Field values (the keyword options ``build_transformer_model`` passes to the model)."""
+        return config_to_dict(self)
+
     @property
     def decoder_layers(self) -> int:
         """Decoder depth after applying the default."""
         return self.num_decoder_layers or self.num_layers
+
+
+def _t5_spellings(config: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """Turn HF's ``feed_forward_proj`` into our two fields and drop what transformers derives from it.
+
+    Returns:
+        The rewritten dict and the ``model_type`` it named (mT5 defaults to the gated FFN).
+    """
+    config = dict(config)
+    config.pop("version", None)  # the original wrote model= into the config; the class's version wins
+    model_type = config.pop("model_type", None)
+    proj = config.pop("feed_forward_proj", None)
+    if proj is not None:
+        parts = proj.split("-")
+        config.setdefault("is_gated", parts[0] == "gated")
+        # transformers maps gated-gelu to the tanh GELU for backward compatibility; so do we
+        config.setdefault("hidden_act", "gelu_new" if proj == "gated-gelu" else parts[-1])
+    for derived in ("dense_act_fn", "is_gated_act"):
+        config.pop(derived, None)
+    return config, model_type
 
 
 def t5_relative_position_bucket(
@@ -246,12 +289,39 @@ def _mask_bias(mask: Tensor, dtype: torch.dtype) -> Tensor:
     return torch.where(mask[:, None, None, :], zero, torch.finfo(dtype).min)
 
 
-class T5Encoder(nn.Module):
+class _T5Base(DecoderBase):
+    """What the three T5 classes share: config class, HF config, map depth."""
+
+    config_class: ClassVar[type] = T5Config
+    hf_model_type: ClassVar[str | None] = "t5"
+    hf_architecture: ClassVar[str | None] = "T5ForConditionalGeneration"
+
+    def layers_in_map(self) -> int:
+        """The deeper of the two stacks."""
+        return max(self.config.num_layers, self.config.decoder_layers)
+
+    def to_hf_config(self) -> dict[str, Any]:
+        """``config.json`` for ``transformers.T5ForConditionalGeneration`` / ``MT5ForConditionalGeneration``."""
+        c = self.config
+        act = "gelu" if c.hidden_act == "gelu_new" and c.is_gated else c.hidden_act
+        return {
+            "vocab_size": c.vocab_size, "d_model": c.d_model, "d_kv": c.d_kv, "d_ff": c.d_ff,
+            "num_layers": c.num_layers, "num_decoder_layers": c.decoder_layers, "num_heads": c.num_heads,
+            "relative_attention_num_buckets": c.relative_attention_num_buckets,
+            "relative_attention_max_distance": c.relative_attention_max_distance,
+            "layer_norm_epsilon": c.layer_norm_epsilon, "dropout_rate": c.dropout_rate,
+            "feed_forward_proj": f"gated-{act}" if c.is_gated else act,
+            "tie_word_embeddings": c.tie_word_embeddings, "scale_decoder_outputs": c.scale_decoder_outputs,
+            "pad_token_id": c.token_pad_ids, "decoder_start_token_id": c.token_pad_ids, "is_encoder_decoder": True,
+        }
+
+
+class T5Encoder(_T5Base):
     """The T5 encoder stack (``model='t5_encoder'`` etc.): ``[token_ids] -> hidden``."""
 
-    def __init__(self, config: T5Config) -> None:
-        super().__init__()
-        self.config = config
+    def __init__(self, config: T5Config | None = None, /, **options: Any) -> None:
+        super().__init__(config, **options)
+        config = self.config
         self.weight_map = t5_encoder_weight_map(config)
         self.embeddings = _WordEmbeddings(config)
         self.relative_position_bias = T5PositionBias(config, bidirectional=True)
@@ -277,18 +347,18 @@ class T5Encoder(nn.Module):
         return self.dropout(self.final_layer_norm(x))
 
 
-class T5Decoder(nn.Module):
+class T5Decoder(_T5Base):
     """The T5 decoder stack with its LM head (``model='t5_decoder'`` etc.).
 
     ``forward([token_ids, encoder_hidden, encoder_mask])`` returns ``[hidden, logits]``; with a filled cache,
     ``encoder_hidden`` and ``encoder_mask`` may be None (the cross-attention keys/values and mask are cached).
     """
 
-    def __init__(self, config: T5Config, *, final_activation: str = "linear") -> None:
-        super().__init__()
-        output_activation(torch.zeros(1), final_activation)
-        self.config = config
-        self.final_activation = final_activation
+    def __init__(self, config: T5Config | None = None, /, **options: Any) -> None:
+        super().__init__(config, **options)
+        config = self.config
+        output_activation(torch.zeros(1), config.final_activation)
+        self.final_activation = config.final_activation
         self.weight_map = t5_decoder_weight_map(config)
         self.embeddings = _WordEmbeddings(config)
         self.relative_position_bias = T5PositionBias(config, bidirectional=False)
@@ -364,22 +434,20 @@ class T5Decoder(nn.Module):
         return [hidden, logits], cache
 
 
-class T5(nn.Module):
+class T5(_T5Base):
     """T5 encoder-decoder: ``model([[encoder_ids], [decoder_ids]]) -> [encoder_hidden, decoder_hidden, logits]``.
 
     Args:
-        config: The hyper-parameters.
-        final_activation: ``'linear'`` (logits, default) or ``'softmax'``.
+        config: A :class:`T5Config`, or None to build one from ``options``.
+        **options: Config fields or their aliases (validated: an unknown name raises).
     """
 
-    config_class = T5Config
-
-    def __init__(self, config: T5Config, *, final_activation: str = "linear") -> None:
-        super().__init__()
-        self.config = config
+    def __init__(self, config: T5Config | None = None, /, **options: Any) -> None:
+        super().__init__(config, **options)
+        config = self.config
         self.weight_map = t5_weight_map(config)
         self.encoder = T5Encoder(config)
-        self.decoder = T5Decoder(config, final_activation=final_activation)
+        self.decoder = T5Decoder(config)
         # one shared embedding, as in every T5 checkpoint
         self.decoder.embeddings.word_embeddings.weight = self.encoder.embeddings.word_embeddings.weight
         if config.tie_word_embeddings:
@@ -505,3 +573,56 @@ def t5_encoder_weight_map(config: T5Config) -> dict[str, str | None]:
 def t5_decoder_weight_map(config: T5Config) -> dict[str, str | None]:
     """Weight map of the standalone decoder, derived from the full map."""
     return _sub_map(t5_weight_map(config), "decoder.")
+
+
+# --- the `model=` names: one class per version so the name alone chooses the FFN, tying and scaling -----------------
+
+
+class T5v11Config(T5Config):
+    """Config of ``model='t5.1.1'`` (gated FFN, untied head, no scaling unless the config says otherwise)."""
+
+    default_version: ClassVar[str | None] = "t5.1.1"
+
+
+class MT5v11Config(T5Config):
+    """Config of ``model='mt5.1.1'`` (mT5, t5_pegasus)."""
+
+    default_version: ClassVar[str | None] = "mt5.1.1"
+
+
+class T5v11(T5):
+    """``model='t5.1.1'``."""
+
+    config_class: ClassVar[type] = T5v11Config
+
+
+class MT5v11(T5):
+    """``model='mt5.1.1'`` (mT5, t5_pegasus)."""
+
+    config_class: ClassVar[type] = MT5v11Config
+    hf_model_type: ClassVar[str | None] = "mt5"
+    hf_architecture: ClassVar[str | None] = "MT5ForConditionalGeneration"
+
+
+class T5v11Encoder(T5Encoder):
+    """``model='t5.1.1_encoder'``."""
+
+    config_class: ClassVar[type] = T5v11Config
+
+
+class MT5v11Encoder(T5Encoder):
+    """``model='mt5.1.1_encoder'`` (gated, unlike the original, whose name check missed the suffix)."""
+
+    config_class: ClassVar[type] = MT5v11Config
+
+
+class T5v11Decoder(T5Decoder):
+    """``model='t5.1.1_decoder'``."""
+
+    config_class: ClassVar[type] = T5v11Config
+
+
+class MT5v11Decoder(T5Decoder):
+    """``model='mt5.1.1_decoder'``."""
+
+    config_class: ClassVar[type] = MT5v11Config

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
-import re
 from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
@@ -295,15 +294,9 @@ class DecoderBase(nn.Module):
             module_name, _, leaf = alias.rpartition(".")
             setattr(self.get_submodule(module_name), leaf, self.get_parameter(owner))
 
-    def load_variable(self, name: str, tensor: Tensor) -> Tensor:
-        """Adapt a checkpoint tensor to our parameter ``name`` (families with tensor surgery override)."""
-        return tensor
-
-    def save_variable(self, key: str, parts: list[tuple[str, Tensor]]) -> Tensor:
-        """The checkpoint tensor ``key`` made of our ``(name, tensor)`` parts (inverse of :meth:`load_variable`)."""
-        if len(parts) != 1:
-            raise ValueError(f"{type(self).__name__}: {key!r} is fed by several parameters; override save_variable")
-        return parts[0][1]
+    def restore_checkpoint_tensors(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Inverse of the family's ``convert_checkpoint_tensors`` surgery, applied when saving (default: none)."""
+        return state
 
     def init_model_weights(self, module: nn.Module) -> None:
         """Initialise what a checkpoint did not provide: normal(0, 0.02) weights, zero biases, unit norms."""
@@ -335,11 +328,11 @@ class DecoderBase(nn.Module):
 
         inverse = invert_weight_map(self.weight_map, self.layers_in_map())
         aliases = set(self.tied_weights())
-        groups: dict[str, list[tuple[str, Tensor]]] = {}
+        state: dict[str, Tensor] = {}
         for name, tensor in self.state_dict().items():
             if name not in aliases:
-                groups.setdefault(inverse.get(name, name), []).append((name, tensor))
-        return {key: self.save_variable(key, parts).contiguous() for key, parts in groups.items()}
+                state.setdefault(inverse.get(name, name), tensor)
+        return {key: value.contiguous() for key, value in self.restore_checkpoint_tensors(state).items()}
 
     def to_hf_config(self) -> dict[str, Any]:
         """The HF ``config.json`` of this model (families implement it)."""
