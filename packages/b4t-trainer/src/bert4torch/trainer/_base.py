@@ -412,7 +412,6 @@ class BaseModel(nn.Module):
                 d["epoch"] = epoch + 1  # what a checkpoint taken in on_epoch_end must record
                 d["local_step"] = 0
             clist.on_epoch_end(self.global_step, epoch, epoch_logs)
-            d["epoch"] = epoch
             if d["stop_training"]:
                 break
         clist.on_train_end({})
