@@ -328,7 +328,6 @@ class Tokenizer(TokenizerBase):
         tokens with it. Tokens are matched to this tokenizer's own spans, so the answer equals the
         ``return_offsets=True`` output; a token that is not found gets ``[]`` instead of the original's crash.
         """
-        inv = self._token_translate_inv
         body_ids, spans = self._encode_body(text, True)
         assert spans is not None
         own = self._token_dict_inv
@@ -336,18 +335,18 @@ class Tokenizer(TokenizerBase):
         if self._id_translate:
             body = [self._token_translate.get(t) or t for t in body]
         out: list[list[int]] = []
-        j = 0
+        j, n = 0, len(body)
         for token in tokens:
-            k = j
-            while k < len(body) and body[k] != token:
-                k += 1
-            if k < len(body) and (token not in self._specials or spans[k] is not None) and not (
-                k > j and self._is_special(token)
-            ):
-                s = spans[k]
-                out.append(list(range(s[0], s[1])) if s is not None else [])
-                j = k + 1
-            else:
+            if j < n and body[j] == token:
+                k = j
+            elif not self._is_special(token):  # tokens may be truncated: skip ahead to the next equal token
+                k = next((k for k in range(j, n) if body[k] == token), -1)
+            else:  # an added [CLS]/[SEP] (or a special token not at this position)
+                k = -1
+            if k < 0:
                 out.append([])
-        del inv
+            else:
+                start, end = spans[k]  # type: ignore[misc]
+                out.append(list(range(start, end)))
+                j = k + 1
         return out
