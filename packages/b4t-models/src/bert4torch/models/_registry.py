@@ -29,6 +29,21 @@ MODELS: dict[str, str] = {
     "gau_alpha": "gau_alpha:GAU_alpha",
     "uie": "uie:UIE",
     # decoder / seq2seq families (owned by the decoder engineer): append below
+    "gpt2": "gpt2:GPT2",
+    "llama": "llama:Llama",
+    "qwen2": "qwen2:Qwen2",
+    "t5": "t5:T5",
+    "t5.1.0": "t5:T5",
+    "t5.1.1": "t5:T5v11",
+    "mt5.1.1": "t5:MT5v11",
+    "t5_encoder": "t5:T5Encoder",
+    "t5.1.0_encoder": "t5:T5Encoder",
+    "t5.1.1_encoder": "t5:T5v11Encoder",
+    "mt5.1.1_encoder": "t5:MT5v11Encoder",
+    "t5_decoder": "t5:T5Decoder",
+    "t5.1.0_decoder": "t5:T5Decoder",
+    "t5.1.1_decoder": "t5:T5v11Decoder",
+    "mt5.1.1_decoder": "t5:MT5v11Decoder",
 }
 
 
