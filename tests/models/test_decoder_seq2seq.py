@@ -46,7 +46,20 @@ def _mt5_ref() -> Any:
     return transformers.MT5ForConditionalGeneration(transformers.MT5Config(**_t5_cfg()))
 
 
+def _bart_ref() -> Any:
+    cfg = transformers.BartConfig(
+        vocab_size=99, d_model=32, encoder_layers=2, decoder_layers=3, encoder_attention_heads=4,
+        decoder_attention_heads=4, encoder_ffn_dim=37, decoder_ffn_dim=37, max_position_embeddings=64,
+    )
+    torch.manual_seed(0)
+    model = transformers.BartForConditionalGeneration(cfg)
+    with torch.no_grad():  # a non-zero logits bias, so the test sees it
+        model.final_logits_bias.normal_()
+    return model
+
+
 FAMILIES = [
+    Family("bart", _bart_ref, pad=1),
     Family("t5.1.0", _t5_ref),
     Family("t5.1.1", _t511_ref),
     Family("mt5.1.1", _mt5_ref),
@@ -155,3 +168,34 @@ def test_t5_encoder_and_decoder_variants(tmp_path: Path) -> None:
 def test_t5_config_rejects_unknown_key() -> None:
     with pytest.raises(ConfigError, match="did you mean 'd_model'"):
         t5_mod.T5Config.from_dict({"vocab_size": 9, "d_modle": 8, "d_kv": 2, "d_ff": 4, "num_layers": 1, "num_heads": 2})
+
+
+@pytest.mark.parametrize("model", ["transformer", "decoder"])
+def test_generic_transformer_cache_and_own_weights(model: str, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    options = dict(vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
+                   max_position=64)
+    ours = build_transformer_model(model=model, **options).eval()
+    enc = _ids(2, 6, seed=10) % 50
+    enc[enc == 0] = 5
+    dec = _ids(2, 7, seed=11) % 50
+    with torch.inference_mode():
+        if model == "transformer":
+            full = ours([[enc], [dec]])[-1]
+            outputs, cache = ours([[enc], [dec[:, :2]]], use_cache=True)
+        else:
+            memory = torch.randn(2, 6, 32)
+            full = ours([dec, memory, None])[-1]
+            outputs, cache = ours([dec[:, :2], memory, None], use_cache=True)
+        steps = [outputs[-1]]
+        for t in range(2, 7):
+            step_in = [None, [dec[:, t : t + 1]]] if model == "transformer" else [dec[:, t : t + 1], None, None]
+            outputs, cache = ours(step_in, past_key_values=cache, use_cache=True)
+            steps.append(outputs[-1])
+    assert (torch.cat(steps, dim=1) - full).abs().max().item() <= ATOL
+    # our own parameter names load back strictly
+    torch.save(ours.state_dict(), tmp_path / "ours.pt")
+    again = build_transformer_model(model=model, checkpoint_path=tmp_path / "ours.pt", **options).eval()
+    with torch.inference_mode():
+        args = [[enc], [dec]] if model == "transformer" else [dec, torch.ones(2, 6, 32), None]
+        assert torch.equal(again(args)[-1], ours(args)[-1])

@@ -44,6 +44,9 @@ MODELS: dict[str, str] = {
     "t5.1.0_decoder": "t5:T5Decoder",
     "t5.1.1_decoder": "t5:T5v11Decoder",
     "mt5.1.1_decoder": "t5:MT5v11Decoder",
+    "bart": "bart:BART",
+    "transformer": "transformer:Transformer",
+    "decoder": "transformer:Decoder",
 }
 
 

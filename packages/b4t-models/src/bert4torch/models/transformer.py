@@ -23,11 +23,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._cache import KVCache, attention_bias, position_ids_from_mask
+from ._cache import CachedAttention, KVCache, attention_bias, position_ids_from_mask
 from ._config import ConfigError
 
 __all__ = [
+    "Decoder",
     "HF_BOOKKEEPING_KEYS",
+    "Transformer",
+    "TransformerConfig",
     "DecoderBase",
     "config_to_dict",
     "RMSNorm",
@@ -356,3 +359,322 @@ class DecoderBase(nn.Module):
         """Forward in eval mode without gradients (the original's helper)."""
         self.eval()
         return self(inputs)
+
+
+# --- the generic encoder-decoder (`model='transformer'`, `'decoder'`; BART configures it) ---------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TransformerConfig:
+    """Post-LN encoder-decoder with learned absolute positions (the original's ``Transformer``; BART's layout)."""
+
+    vocab_size: int  # vocabulary of both sides unless src/tgt sizes are given
+    hidden_size: int  # model width
+    num_hidden_layers: int  # encoder layers
+    num_attention_heads: int  # heads (both stacks)
+    intermediate_size: int  # FFN width (both stacks)
+    num_decoder_layers: int | None = None  # decoder layers; None = num_hidden_layers
+    src_vocab_size: int | None = None  # encoder vocabulary; None = vocab_size
+    tgt_vocab_size: int | None = None  # decoder vocabulary and LM head rows; None = vocab_size
+    hidden_act: str = "gelu"  # FFN activation
+    max_position: int = 512  # usable positions per side
+    position_offset: int = 0  # rows before position 0 in the table (BART keeps 2, a fairseq legacy)
+    embedding_layer_norm: bool = True  # LayerNorm after summing the embeddings
+    scale_embedding: bool = False  # multiply token embeddings by sqrt(hidden_size)
+    layer_norm_eps: float = 1e-12  # LayerNorm epsilon
+    dropout_rate: float = 0.0  # residual/embedding dropout (training only)
+    attention_probs_dropout_prob: float = 0.0  # attention dropout (training only)
+    tie_emb_src_tgt_weight: bool = False  # encoder and decoder share the token embedding
+    tie_word_embeddings: bool = True  # LM head shares the decoder token embedding (original: tie_emb_prj_weight)
+    logit_scale: bool = False  # scale the LM head input by hidden_size ** -0.5 (the original's tied-head option)
+    final_logits_bias: bool = False  # a bias row added to the logits (BART)
+    segment_vocab_size: int = 0  # segment embeddings are not implemented here: only 0 is accepted
+    token_pad_ids: int = 0  # encoder padding id; decoder padding comes only from an explicit mask
+    final_activation: str = "linear"  # 'linear' returns logits, 'softmax' probabilities
+    ignore_invalid_weights: bool = False  # downgrade strict loading errors to a warning
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, overrides: Mapping[str, Any] | None = None) -> TransformerConfig:
+        """From an original bert4torch config (``src_vocab_size``/``tgt_vocab_size``) or our field names."""
+        config = parse_config(
+            cls, data, overrides,
+            aliases={"max_position_embeddings": "max_position", "hidden_dropout_prob": "dropout_rate",
+                     "tie_emb_prj_weight": "tie_word_embeddings", "pad_token_id": "token_pad_ids",
+                     "type_vocab_size": "segment_vocab_size"},
+        )
+        if config.segment_vocab_size:
+            raise ConfigError("TransformerConfig: segment_vocab_size > 0 is not supported; pass segment_vocab_size=0")
+        return config
+
+    def to_dict(self) -> dict[str, Any]:
+        """Field values (the keyword options ``build_transformer_model`` passes to the model)."""
+        return config_to_dict(self)
+
+    @property
+    def decoder_layers(self) -> int:
+        """Decoder depth after applying the default."""
+        return self.num_decoder_layers or self.num_hidden_layers
+
+
+class Seq2SeqEmbeddings(nn.Module):
+    """Token (optionally scaled) plus learned position embeddings, then LayerNorm and dropout."""
+
+    def __init__(self, config: TransformerConfig, vocab_size: int) -> None:
+        super().__init__()
+        self.word_embeddings = nn.Embedding(vocab_size, config.hidden_size)
+        self.position_embeddings = nn.Embedding(config.max_position + config.position_offset, config.hidden_size)
+        self.layerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if config.embedding_layer_norm else None
+        self.scale = math.sqrt(config.hidden_size) if config.scale_embedding else 1.0
+        self.offset = config.position_offset
+        self.dropout = nn.Dropout(config.dropout_rate)
+
+    def forward(self, token_ids: Tensor, position_ids: Tensor) -> Tensor:
+        """Embed ids at ``position_ids`` (``[batch, len]``)."""
+        x = self.word_embeddings(token_ids) * self.scale + self.position_embeddings(position_ids + self.offset)
+        if self.layerNorm is not None:
+            x = self.layerNorm(x)
+        return self.dropout(x)
+
+
+class Seq2SeqFeedForward(nn.Module):
+    """``outputDense(act(intermediateDense(x)))``."""
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        self.intermediateDense = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.outputDense = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.act = activation(config.hidden_act)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """The FFN."""
+        return self.outputDense(self.act(self.intermediateDense(x)))
+
+
+def _seq2seq_attention(config: TransformerConfig, cross: bool = False) -> CachedAttention:
+    heads = config.num_attention_heads
+    return CachedAttention(config.hidden_size, heads, config.hidden_size // heads, cross=cross)
+
+
+class Seq2SeqEncoderLayer(nn.Module):
+    """Post-LN: ``LN(x + attn(x))``, then ``LN(x + ffn(x))``."""
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        self.multiHeadAttention = _seq2seq_attention(config)
+        self.layerNorm1 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.feedForward = Seq2SeqFeedForward(config)
+        self.layerNorm2 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.dropout_rate)
+
+    def forward(self, x: Tensor, bias: Tensor | None) -> Tensor:
+        """One block."""
+        x = self.layerNorm1(x + self.dropout(self.multiHeadAttention(x, bias=bias)[0]))
+        return self.layerNorm2(x + self.dropout(self.feedForward(x)))
+
+
+class Seq2SeqDecoderLayer(nn.Module):
+    """Post-LN causal self-attention, cross-attention and FFN."""
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        self.multiHeadAttention = _seq2seq_attention(config)
+        self.layerNorm1 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.crossAttention = _seq2seq_attention(config, cross=True)
+        self.crossLayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.feedForward = Seq2SeqFeedForward(config)
+        self.layerNorm2 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.dropout_rate)
+
+    def forward(
+        self, x: Tensor, self_bias: Tensor | None, is_causal: bool, cross_bias: Tensor | None,
+        encoder_hidden: Tensor | None, past_self: tuple[Tensor, Tensor] | None,
+        past_cross: tuple[Tensor, Tensor] | None,
+    ) -> tuple[Tensor, tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
+        """One block; returns the output and the new self- and cross-attention ``(key, value)``."""
+        attn, self_kv = self.multiHeadAttention(x, bias=self_bias, is_causal=is_causal, past=past_self)
+        x = self.layerNorm1(x + self.dropout(attn))
+        attn, cross_kv = self.crossAttention(x, bias=cross_bias, past=past_cross, source=encoder_hidden)
+        x = self.crossLayerNorm(x + self.dropout(attn))
+        return self.layerNorm2(x + self.dropout(self.feedForward(x))), self_kv, cross_kv
+
+
+def _padding_bias(mask: Tensor, dtype: torch.dtype) -> Tensor | None:
+    """``[batch, len]`` bool -> additive ``[batch, 1, 1, len]``, or None when nothing is padding."""
+    if bool(mask.all()):
+        return None
+    zero = torch.zeros((), dtype=dtype, device=mask.device)
+    return torch.where(mask[:, None, None, :], zero, torch.finfo(dtype).min)
+
+
+class Seq2SeqEncoder(nn.Module):
+    """The encoder stack: ``(token_ids, mask) -> hidden`` (positions are indices: encoders are right-padded)."""
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        self.embeddings = Seq2SeqEmbeddings(config, config.src_vocab_size or config.vocab_size)
+        self.encoderLayer = nn.ModuleList(Seq2SeqEncoderLayer(config) for _ in range(config.num_hidden_layers))
+
+    def forward(self, token_ids: Tensor, mask: Tensor) -> Tensor:
+        """Encode ``[batch, len]`` ids; ``mask`` is True for real tokens."""
+        positions = torch.arange(token_ids.shape[1], device=token_ids.device).expand_as(token_ids)
+        x = self.embeddings(token_ids, positions)
+        bias = _padding_bias(mask, x.dtype)
+        for layer in self.encoderLayer:
+            x = layer(x, bias)
+        return x
+
+
+class Seq2SeqDecoder(nn.Module):
+    """The decoder stack with its LM head; positions count real tokens, so left padding is exact."""
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        self.config = config
+        vocab = config.tgt_vocab_size or config.vocab_size
+        self.embeddings = Seq2SeqEmbeddings(config, vocab)
+        self.decoderLayer = nn.ModuleList(Seq2SeqDecoderLayer(config) for _ in range(config.decoder_layers))
+        self.lm_head = nn.Linear(config.hidden_size, vocab, bias=False)
+        self.final_logits_bias = nn.Parameter(torch.zeros(1, vocab)) if config.final_logits_bias else None
+
+    def forward(
+        self, token_ids: Tensor, encoder_hidden: Tensor | None, encoder_mask: Tensor | None,
+        attention_mask: Tensor | None, past: KVCache | None,
+    ) -> tuple[Tensor, Tensor, KVCache]:
+        """Returns ``(hidden, logits, new_cache)``; see :func:`decoder_inputs` for the masks."""
+        past = past if past is not None and past.seq_len else None
+        dtype = self.embeddings.word_embeddings.weight.dtype
+        step = decoder_inputs(token_ids, pad_id=None, attention_mask=attention_mask, past=past, dtype=dtype)
+        x = self.embeddings(token_ids, step.position_ids)
+        if past is not None and past.encoder_mask is not None:
+            enc_mask = past.encoder_mask
+        elif encoder_mask is not None:
+            enc_mask = encoder_mask.bool()
+        elif encoder_hidden is not None:
+            enc_mask = torch.ones(encoder_hidden.shape[:2], dtype=torch.bool, device=x.device)
+        else:
+            raise ValueError("the decoder needs encoder_hidden (or a cache holding its projection)")
+        cross_bias = _padding_bias(enc_mask, dtype)
+        self_kv, cross_kv = [], []
+        for i, layer in enumerate(self.decoderLayer):
+            x, skv, ckv = layer(
+                x, step.bias, step.is_causal, cross_bias, encoder_hidden,
+                past.self_attn[i] if past is not None else None, past.cross_attn[i] if past is not None else None,
+            )
+            self_kv.append(skv)
+            cross_kv.append(ckv)
+        head_in = x * self.config.hidden_size**-0.5 if self.config.logit_scale else x
+        logits = self.lm_head(head_in)
+        if self.final_logits_bias is not None:
+            logits = logits + self.final_logits_bias
+        logits = output_activation(logits, self.config.final_activation)
+        cache = KVCache(self_attn=tuple(self_kv), cross_attn=tuple(cross_kv), key_mask=step.key_mask, encoder_mask=enc_mask)
+        return x, logits, cache
+
+
+class Transformer(DecoderBase):
+    """Generic encoder-decoder (``model='transformer'``): ``[[encoder_ids], [decoder_ids]]`` ->
+    ``[encoder_hidden, decoder_hidden, logits]``, with the cache protocol of ``_cache.py`` (with a filled cache pass
+    ``[None, [new_ids]]``; the encoder is not run again and the output is ``[decoder_hidden, logits]``).
+
+    Args:
+        config: A :class:`TransformerConfig` (or a subclass such as BART's), or None to build one from ``options``.
+        **options: Config fields or their aliases (validated: an unknown name raises).
+    """
+
+    config_class: ClassVar[type] = TransformerConfig
+
+    def __init__(self, config: Any = None, /, **options: Any) -> None:
+        super().__init__(config, **options)
+        config = self.config
+        output_activation(torch.zeros(1), config.final_activation)
+        self.weight_map = {}  # no public checkpoint format: our own names load as they are
+        self.encoder = Seq2SeqEncoder(config)
+        self.decoder = Seq2SeqDecoder(config)
+        self.tie_weights()
+
+    def tied_weights(self) -> dict[str, str]:
+        """``{alias: owner}`` of parameters sharing storage."""
+        c = self.config
+        tied = {}
+        dec_owner = "decoder.embeddings.word_embeddings.weight"
+        if c.tie_emb_src_tgt_weight:
+            dec_owner = "encoder.embeddings.word_embeddings.weight"
+            tied["decoder.embeddings.word_embeddings.weight"] = dec_owner
+        if c.tie_word_embeddings:
+            tied["decoder.lm_head.weight"] = dec_owner
+        return tied
+
+    def layers_in_map(self) -> int:
+        """The deeper of the two stacks."""
+        return max(self.config.num_hidden_layers, self.config.decoder_layers)
+
+    def expected_new_parameters(self) -> set[str]:
+        """The logits bias may be absent from a checkpoint (transformers ignores it when missing): it starts at 0."""
+        return {"decoder.final_logits_bias"} if self.config.final_logits_bias else set()
+
+    def init_model_weights(self, module: nn.Module) -> None:
+        """The base init, plus a zero logits bias."""
+        super().init_model_weights(module)
+        if isinstance(module, Seq2SeqDecoder) and module.final_logits_bias is not None:
+            nn.init.zeros_(module.final_logits_bias)
+
+    def forward(
+        self,
+        inputs: list[Any] | tuple[Any, ...],
+        *,
+        encoder_attention_mask: Tensor | None = None,
+        decoder_attention_mask: Tensor | None = None,
+        past_key_values: KVCache | None = None,
+        use_cache: bool = False,
+    ) -> list[Tensor] | tuple[list[Tensor], KVCache]:
+        """Run ``[[encoder inputs], [decoder inputs]]`` (see the class docstring for the cached form)."""
+        encoder_inputs, dec_inputs = unpack_inputs(inputs, ("encoder_inputs", "decoder_inputs"))
+        if past_key_values is not None and past_key_values.seq_len:
+            encoder_hidden, encoder_mask = None, None
+        else:
+            (enc_ids,) = unpack_inputs(encoder_inputs, ("token_ids",))
+            encoder_mask = (
+                encoder_attention_mask.bool() if encoder_attention_mask is not None
+                else enc_ids != self.config.token_pad_ids
+            )
+            encoder_hidden = self.encoder(enc_ids, encoder_mask)
+        (dec_ids,) = unpack_inputs(dec_inputs, ("token_ids",))
+        hidden, logits, cache = self.decoder(dec_ids, encoder_hidden, encoder_mask, decoder_attention_mask, past_key_values)
+        outputs = [t for t in (encoder_hidden, hidden, logits) if t is not None]
+        return (outputs, cache) if use_cache else outputs
+
+
+class Decoder(DecoderBase):
+    """The generic decoder alone (``model='decoder'``): ``[token_ids, encoder_hidden, encoder_mask]`` ->
+    ``[hidden, logits]``, with the same cache protocol.
+    """
+
+    config_class: ClassVar[type] = TransformerConfig
+
+    def __init__(self, config: TransformerConfig | None = None, /, **options: Any) -> None:
+        super().__init__(config, **options)
+        output_activation(torch.zeros(1), self.config.final_activation)
+        self.weight_map = {}
+        self.decoder = Seq2SeqDecoder(self.config)
+        self.tie_weights()
+
+    def tied_weights(self) -> dict[str, str]:
+        """The LM head shares the token embedding when ``tie_word_embeddings``."""
+        return {"decoder.lm_head.weight": "decoder.embeddings.word_embeddings.weight"} if self.config.tie_word_embeddings else {}
+
+    def layers_in_map(self) -> int:
+        """Decoder depth."""
+        return self.config.decoder_layers
+
+    def forward(
+        self,
+        inputs: list[Tensor | None] | tuple[Tensor | None, ...],
+        *,
+        attention_mask: Tensor | None = None,
+        past_key_values: KVCache | None = None,
+        use_cache: bool = False,
+    ) -> list[Tensor] | tuple[list[Tensor], KVCache]:
+        """Decode ``[token_ids, encoder_hidden, encoder_mask]`` (the last two may be None with a filled cache)."""
+        token_ids, encoder_hidden, encoder_mask = unpack_inputs(inputs, ("token_ids", "encoder_hidden", "encoder_mask"))
+        hidden, logits, cache = self.decoder(token_ids, encoder_hidden, encoder_mask, attention_mask, past_key_values)
+        return ([hidden, logits], cache) if use_cache else [hidden, logits]
