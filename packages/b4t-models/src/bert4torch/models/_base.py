@@ -191,10 +191,35 @@ class BERT_BASE(nn.Module):  # noqa: N801 - the original's public name
         return new
 
     def tie_weights(self) -> None:
-        """Share the MLM decoder with the word embedding when ``tie_emb_prj_weight`` (HF ``tie_word_embeddings``)."""
+        """Share the MLM decoder with the word embedding when ``tie_emb_prj_weight`` (HF ``tie_word_embeddings``).
+
+        After a checkpoint load, a decoder matrix that the checkpoint stores with values different from the word
+        embedding stays untied (the original bert4torch did not tie by default, and its files say so by holding two
+        different matrices); a checkpoint without one (HF drops tied copies) gets the tie.
+        """
+        decoder = getattr(self, "mlmDecoder", None)
+        embedding = self.embeddings.word_embeddings.weight
+        if decoder is None or not self.tie_emb_prj_weight or decoder.weight.shape != embedding.shape:
+            return
+        report = self.load_report
+        if report is not None and "mlmDecoder.weight" in report.loaded and not decoder.weight.is_meta and not embedding.is_meta:
+            if not torch.equal(decoder.weight, embedding):
+                return
+        decoder.weight = embedding
+
+    def tied_parameters(self) -> dict[str, str]:
+        """``{parameter: source}`` for parameters that ``tie_weights`` fills when the checkpoint lacks them."""
         decoder = getattr(self, "mlmDecoder", None)
         if decoder is not None and self.tie_emb_prj_weight and decoder.weight.shape == self.embeddings.word_embeddings.weight.shape:
-            decoder.weight = self.embeddings.word_embeddings.weight
+            return {"mlmDecoder.weight": "embeddings.word_embeddings.weight"}
+        return {}
+
+    def untie_weights(self) -> None:
+        """Give the MLM decoder its own parameter (before loading, so both matrices load separately)."""
+        decoder = getattr(self, "mlmDecoder", None)
+        if decoder is not None and decoder.weight is self.embeddings.word_embeddings.weight:
+            decoder.weight = nn.Parameter(decoder.weight.detach().clone() if not decoder.weight.is_meta
+                                          else torch.empty_like(decoder.weight))
 
     def _vocab_rows(self, tensor: torch.Tensor) -> torch.Tensor:
         """Apply keep_tokens then compound_tokens to a tensor whose first axis is the vocabulary."""

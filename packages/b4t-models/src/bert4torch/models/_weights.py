@@ -319,6 +319,9 @@ def load_weights(
     """
     weight_map = dict(getattr(model, "weight_map", {}) if weight_map is None else weight_map)
     prefix = getattr(model, "prefix", None) if prefix is None else prefix
+    if hasattr(model, "untie_weights"):
+        # tied parameters load separately; tie_weights() decides afterwards whether the checkpoint keeps them tied
+        model.untie_weights()
     targets_all = model.state_dict(keep_vars=True)
     # alias groups: tied parameters appear under several names but are one tensor
     alias_of: dict[int, list[str]] = {}
@@ -362,16 +365,17 @@ def load_weights(
                     current.copy_(value)
             loaded.add(name)
     new_ok = set(model.expected_new_parameters()) if hasattr(model, "expected_new_parameters") else set()
+    ties = model.tied_parameters() if hasattr(model, "tied_parameters") else {}
     for names in alias_of.values():
-        if not any(n in loaded for n in names):
+        if not any(n in loaded or ties.get(n) in loaded for n in names):
             if any(n in new_ok for n in names):
                 report.initialized.append(names[0])
             else:
                 report.missing.append(names[0])
     report.loaded = sorted(loaded)
+    model.load_report = report  # type: ignore[assignment]
     if hasattr(model, "tie_weights"):
         model.tie_weights()
-    model.load_report = report  # type: ignore[assignment]
     if not report.ok:
         message = report.describe()
         if report.unexpected:
