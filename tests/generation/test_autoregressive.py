@@ -10,7 +10,7 @@ import torch
 import bert4torch.generation
 from bert4torch.generation import AutoRegressiveDecoder
 
-EXPECTED_ALL = ["AutoRegressiveDecoder"]
+EXPECTED_ALL = ["AutoRegressiveDecoder", "filter_logits", "generate"]
 VOCAB = 5
 
 

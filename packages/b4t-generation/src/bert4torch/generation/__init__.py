@@ -1,5 +1,6 @@
-"""bert4torch.generation: autoregressive decoding (beam search, sampling) on torch."""
+"""bert4torch.generation: autoregressive decoding on torch, with a key/value cache where the model has one."""
 
 from ._autoregressive import AutoRegressiveDecoder
+from ._generate import filter_logits, generate
 
-__all__ = ["AutoRegressiveDecoder"]
+__all__ = ["AutoRegressiveDecoder", "filter_logits", "generate"]

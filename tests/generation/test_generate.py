@@ -1,0 +1,100 @@
+"""Cached generation against transformers.generate, token for token: greedy, sampling, left-padded batches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from bert4torch.generation import filter_logits, generate
+
+transformers = pytest.importorskip("transformers")
+build_transformer_model = pytest.importorskip("bert4torch.models").build_transformer_model
+
+EOS, PAD = 2, 0
+
+
+def _gpt2() -> object:
+    cfg = transformers.GPT2Config(n_layer=2, n_embd=32, n_head=4, vocab_size=99, bos_token_id=1, eos_token_id=EOS)
+    return transformers.GPT2LMHeadModel(cfg)
+
+
+def _llama() -> object:
+    cfg = transformers.LlamaConfig(vocab_size=99, hidden_size=32, intermediate_size=37, num_hidden_layers=2,
+                                   num_attention_heads=4, num_key_value_heads=2, eos_token_id=EOS, pad_token_id=PAD)
+    return transformers.LlamaForCausalLM(cfg)
+
+
+@pytest.fixture(params=[("gpt2", _gpt2), ("llama", _llama)], ids=lambda p: p[0])
+def pair(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[object, torch.nn.Module]:
+    name, make = request.param
+    torch.manual_seed(0)
+    ref = make().eval()
+    ref.save_pretrained(tmp_path)
+    ours = build_transformer_model(config_path=tmp_path, checkpoint_path=tmp_path, model=name).eval()
+    return ref, ours
+
+
+def left_padded(lengths: list[int], seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    width = max(lengths)
+    ids = torch.full((len(lengths), width), PAD)
+    mask = torch.zeros(len(lengths), width, dtype=torch.long)
+    for row, n in enumerate(lengths):
+        ids[row, width - n:] = torch.randint(3, 99, (n,), generator=g)
+        mask[row, width - n:] = 1
+    return ids, mask
+
+
+def hf_new_tokens(ref: object, ids: torch.Tensor, mask: torch.Tensor, **kw: object) -> torch.Tensor:
+    out = ref.generate(ids, attention_mask=mask, pad_token_id=PAD, eos_token_id=EOS, **kw)
+    return out[:, ids.shape[1]:]
+
+
+def test_greedy_batch_matches_transformers(pair) -> None:
+    ref, ours = pair
+    ids, mask = left_padded([5, 9, 1])
+    theirs = hf_new_tokens(ref, ids, mask, max_new_tokens=24, do_sample=False)
+    mine = generate(ours, ids, attention_mask=mask, max_new_tokens=24, eos_token_id=EOS, pad_token_id=PAD)
+    assert mine.tolist() == theirs.tolist()
+
+
+def test_padded_row_decodes_as_it_would_alone(pair) -> None:
+    _, ours = pair
+    ids, mask = left_padded([3, 8])
+    batched = generate(ours, ids, attention_mask=mask, max_new_tokens=12)
+    alone = generate(ours, ids[:1, -3:], max_new_tokens=12)
+    assert batched[0].tolist() == alone[0].tolist()
+
+
+@pytest.mark.parametrize("top_k, top_p, temperature", [(0, 1.0, 1.0), (5, 1.0, 0.7), (0, 0.8, 1.3), (10, 0.9, 1.0)])
+def test_sampling_matches_transformers_with_the_same_seed(pair, top_k: int, top_p: float, temperature: float) -> None:
+    ref, ours = pair
+    ids, mask = left_padded([4, 6])
+    torch.manual_seed(123)
+    theirs = hf_new_tokens(ref, ids, mask, max_new_tokens=16, do_sample=True, top_k=top_k, top_p=top_p,
+                           temperature=temperature)
+    torch.manual_seed(123)
+    mine = generate(ours, ids, attention_mask=mask, max_new_tokens=16, eos_token_id=EOS, pad_token_id=PAD,
+                    do_sample=True, top_k=top_k, top_p=top_p, temperature=temperature)
+    assert mine.tolist() == theirs.tolist()
+
+
+def test_filter_logits_keeps_top_k_and_the_nucleus() -> None:
+    logits = torch.log(torch.tensor([[0.5, 0.2, 0.15, 0.1, 0.05]]))
+    assert torch.isfinite(filter_logits(logits, top_k=2)).tolist() == [[True, True, False, False, False]]
+    # nucleus of 0.8: 0.5 + 0.2 = 0.7 < 0.8, so the third token is needed too
+    assert torch.isfinite(filter_logits(logits, top_p=0.8)).tolist() == [[True, True, True, False, False]]
+    assert torch.isfinite(filter_logits(logits, top_p=0.01)).tolist() == [[True, False, False, False, False]]
+    assert torch.equal(filter_logits(logits), logits)
+
+
+def test_bad_arguments(pair) -> None:
+    _, ours = pair
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        generate(ours, torch.ones(1, 2, dtype=torch.long), max_new_tokens=0)
+    with pytest.raises(ValueError, match="prompt_len"):
+        generate(ours, torch.ones(1, 0, dtype=torch.long), max_new_tokens=1)
+    with pytest.raises(ValueError, match="temperature"):
+        generate(ours, torch.ones(1, 2, dtype=torch.long), max_new_tokens=1, do_sample=True, temperature=0)
