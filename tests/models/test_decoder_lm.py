@@ -65,7 +65,13 @@ def _qwen2_tied_ref() -> Any:
     return transformers.Qwen2ForCausalLM(cfg)
 
 
+def _gpt_ref() -> Any:
+    cfg = transformers.OpenAIGPTConfig(vocab_size=99, n_embd=32, n_layer=2, n_head=4, n_positions=64)
+    return transformers.OpenAIGPTLMHeadModel(cfg)
+
+
 FAMILIES = [
+    Family("gpt", _gpt_ref),
     Family("gpt2", _gpt2_ref),
     Family("llama", _llama_ref, "llama-gqa"),
     Family("llama", _llama_tied_ref, "llama-mqa-tied-bias"),
@@ -144,3 +150,18 @@ def test_round_trip_into_transformers(pair, tmp_path: Path) -> None:
     again = build_transformer_model(config_path=out, checkpoint_path=out, model=fam.name).eval()
     with torch.inference_mode():
         assert torch.equal(again([ids]), ours([ids]))
+
+
+def test_gpt_segment_ids_and_softmax_option(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    ref = _gpt_ref().eval()
+    ref.save_pretrained(tmp_path)
+    ours = build_transformer_model(config_path=tmp_path, checkpoint_path=tmp_path, model="gpt",
+                                   segment_vocab_size=2).eval()
+    probs_model = build_transformer_model(config_path=tmp_path, checkpoint_path=tmp_path, model="gpt",
+                                          final_activation="softmax").eval()
+    ids, seg = _ids(2, 6), torch.tensor([[0, 0, 1, 1, 0, 1]] * 2)
+    with torch.inference_mode():
+        theirs = ref(ids, token_type_ids=seg).logits
+        assert (ours([ids, seg]) - theirs).abs().max().item() <= ATOL
+        assert (probs_model([ids]) - ref(ids).logits.softmax(-1)).abs().max().item() <= ATOL

@@ -47,6 +47,7 @@ MODELS: dict[str, str] = {
     "bart": "bart:BART",
     "transformer": "transformer:Transformer",
     "decoder": "transformer:Decoder",
+    "gpt": "gpt:GPT",
 }
 
 
