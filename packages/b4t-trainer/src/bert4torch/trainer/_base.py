@@ -90,6 +90,7 @@ class BaseModel(nn.Module):
         d["_data_consumed"] = 0
         d["_data_pass_rng"] = None
         d["history"] = None
+        d["_pending_epoch"] = None
         d["train_X"] = d["train_y"] = d["output"] = d["loss"] = d["loss_detail"] = None
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
@@ -411,7 +412,9 @@ class BaseModel(nn.Module):
             if d["local_step"] >= steps_per_epoch:
                 d["epoch"] = epoch + 1  # what a checkpoint taken in on_epoch_end must record
                 d["local_step"] = 0
+            d["_pending_epoch"] = (epoch, epoch_logs)
             clist.on_epoch_end(self.global_step, epoch, epoch_logs)
+            d["_pending_epoch"] = None
             if d["stop_training"]:
                 break
         clist.on_train_end({})
@@ -601,10 +604,24 @@ class BaseModel(nn.Module):
                 "window_backwards": d["_window_backwards"],
                 "data_pass": d["_data_pass"],
                 "data_consumed": d["_data_consumed"],
-                "history": d["history"].state_dict() if d["history"] is not None else {"epoch": [], "history": {}},
+                "history": self._history_state(),
             },
             "rng": {"current": get_rng_state(), "data_pass": d["_data_pass_rng"]},
         }
+
+    def _history_state(self) -> dict[str, Any]:
+        d = self.__dict__
+        if d["history"] is None:
+            return {"epoch": [], "history": {}}
+        state = d["history"].state_dict()
+        pending = d["_pending_epoch"]
+        # A checkpoint taken in on_epoch_end runs before History (always last) records that epoch: add it here,
+        # or a resume from this checkpoint would lose the epoch's entry.
+        if pending is not None and (not state["epoch"] or state["epoch"][-1] != pending[0]):
+            state["epoch"].append(pending[0])
+            for k, v in pending[1].items():
+                state["history"].setdefault(k, []).append(v)
+        return state
 
     def save_to_checkpoint(self, save_dir: str | os.PathLike[str], keep_last: int | None = 2) -> str | None:
         """Write a resumable checkpoint ``<save_dir>/checkpoint-<steps>.pt`` (temporary file, fsync, rename).
