@@ -1,0 +1,65 @@
+"""GAU-alpha (ZhuiyiAI, 2022): RoFormerV2's embeddings and norms with Gated Attention Units instead of attention+FFN.
+
+Each layer is ``x = rms_norm(x + GAU(x))`` (parameter-free RMS norm, no biases, RoPE, ``softmax_plus``).
+Checkpoints: the original's converted files use our parameter names (its weight map is the identity), so the map
+here is empty and keys equal to our parameter names load. No ``transformers`` class: tests check the equations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from bert4torch.layers import GatedAttentionUnit, LayerNorm
+
+from ._config import EncoderConfig
+from .roformer import RoFormerV2
+
+__all__ = ["GAU_alpha", "GauAlphaConfig"]
+
+
+@dataclass(kw_only=True)
+class GauAlphaConfig(EncoderConfig):
+    """GAU-alpha options."""
+
+    hidden_act: str = "swish"
+    attention_key_size: int | None = 128  # size of the shared q/k vector
+    normalization: str = "softmax_plus"  # 'softmax' | 'squared_relu' | 'softmax_plus'
+
+
+class GauLayer(nn.Module):
+    """``rms_norm(x + dropout(GAU(x)))``."""
+
+    def __init__(self, hidden_size: int, attention_key_size: int, intermediate_size: int, attention_probs_dropout_prob: float,
+                 hidden_act: str, dropout_rate: float, normalization: str, max_position: int, layer_norm_eps: float,
+                 conditional_size: int = 0) -> None:
+        super().__init__()
+        self.gau = GatedAttentionUnit(hidden_size, attention_key_size, intermediate_size, attention_probs_dropout_prob,
+                                      hidden_act, bias=False, normalization=normalization, p_bias="rotary",
+                                      max_position=max_position)
+        self.dropout1 = nn.Dropout(dropout_rate)
+        self.layerNorm1 = LayerNorm(hidden_size, eps=layer_norm_eps, conditional_size=conditional_size, weight=False,
+                                    bias=False, norm_mode="rmsnorm")
+
+    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                conditional_emb: torch.Tensor | None = None, *, position_ids: torch.Tensor | None = None) -> torch.Tensor:
+        out = self.gau(hidden_states, attention_mask, position_ids=position_ids)
+        return self.layerNorm1((hidden_states + self.dropout1(out), conditional_emb))
+
+
+class GAU_alpha(RoFormerV2):  # noqa: N801 - the original's public name
+    """GAU-alpha (``model='gau_alpha'``): outputs ``hidden`` or ``[hidden, mlm_scores]``."""
+
+    config_class: ClassVar[type[EncoderConfig]] = GauAlphaConfig
+    weight_map: ClassVar[dict] = {}
+
+    def build_layer(self, index: int) -> nn.Module:
+        return GauLayer(self.hidden_size, self.attention_key_size, self.intermediate_size, self.attention_probs_dropout_prob,
+                        self.hidden_act, self.dropout_rate, self.normalization, self.max_position, self.layer_norm_eps,
+                        self.conditional_size)
+
+    def save_weights(self, save_path: Any, mapping: dict[str, str] | str | None = None) -> None:
+        super().save_weights(save_path, mapping="ours" if mapping is None else mapping)
