@@ -132,3 +132,25 @@ def test_roformer_v2_loads_its_checkpoint_layout(tmp_path):
     ids, seg, _ = random_inputs()
     with torch.no_grad():
         assert torch.equal(again([ids, seg])[1], model([ids, seg])[1])
+
+
+def test_gau_alpha_matches_equations():
+    opts = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=1, intermediate_size=48,
+                attention_key_size=16, max_position=64)
+    model = _randomize(build_transformer_model(model="gau_alpha", output_all_encoded_layers=True, **opts))
+    ids, seg, mask = random_inputs()
+    with torch.no_grad():
+        x = _rms(F.embedding(ids, model.embeddings.word_embeddings.weight) + F.embedding(seg, model.embeddings.segment_embeddings.weight))
+        gau = model.encoderLayer[0].gau
+        h = F.silu(x @ gau.i_dense.weight.T)
+        u, v, z = h[..., :48], h[..., 48:96], h[..., 96:]
+        q = _rope_complex(z * gau.offsetscale.gamma[0])
+        k = _rope_complex(z * gau.offsetscale.gamma[1])
+        s = q @ k.transpose(-1, -2) / math.sqrt(16)
+        n = mask.sum(1).float().view(-1, 1, 1)  # visible keys per sample
+        s = s * torch.log(n) / math.log(512) + (1 - mask[:, None, :].float()) * -1e9
+        expected = _rms(x + (u * (s.softmax(-1) @ v)) @ gau.o_dense.weight.T)
+        got = model([ids, seg])[1]
+    keep = mask.bool()
+    assert (got[keep] - expected[keep]).abs().max() < 1e-5
+    assert not any(n.endswith("bias") for n, _ in model.named_parameters())

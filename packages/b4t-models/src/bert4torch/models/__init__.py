@@ -32,29 +32,16 @@ for _target in MODELS.values():
     _LAZY_CLASSES.setdefault(_cls, _module)
 _LAZY_CLASSES.update({"BertConfig": "bert"})
 
-__all__ = [
-    "ALBERT",
-    "ALBERT_Unshared",
-    "RoBERTa",
-    "BERT",
+_CORE_ALL = [
     "BERT_BASE",
     "BaseModel",
     "BertConfig",
     "CheckpointError",
     "ConfigError",
-    "DebertaV2",
-    "ELECTRA",
-    "ERNIE",
-    "Encoder",
     "EncoderConfig",
-    "GAU_alpha",
     "LM_Mask",
     "LoadReport",
     "MODELS",
-    "NEZHA",
-    "RoFormer",
-    "RoFormerV2",
-    "UIE",
     "UniLM_Mask",
     "WeightLoadingError",
     "build_transformer_model",
@@ -65,6 +52,8 @@ __all__ = [
     "load_weights",
     "resolve_model",
 ]
+# every class registered in MODELS is public too (the decoder families appear here when they register)
+__all__ = sorted({*_CORE_ALL, *_LAZY_CLASSES})
 
 
 def __getattr__(name: str) -> Any:

@@ -164,8 +164,21 @@ class BERT_BASE(nn.Module):  # noqa: N801 - the original's public name
         return encoded_layers if self.output_all_encoded_layers else encoded_layers[-1]
 
     # ------------------------------------------------------------------------------------------------ weights
+    def _user_modules(self) -> set[int]:
+        """Ids of modules the user passed in (``layer_norm_cond``, ``layer_add_embs``): never re-initialised."""
+        ids: set[int] = set()
+        for root in [self.layer_norm_conds, *self.layer_add_embs]:
+            if isinstance(root, nn.Module):
+                ids.update(id(m) for m in root.modules())
+        return ids
+
     def init_model_weights(self, module: nn.Module) -> None:
-        """The original's init: normal(0, initializer_range) for Linear/Embedding, ones/zeros for LayerNorm."""
+        """The original's init: normal(0, initializer_range) for Linear/Embedding, ones/zeros for LayerNorm.
+
+        Modules the user passed in keep their own initialisation.
+        """
+        if id(module) in self._user_modules():
+            return
         if isinstance(module, (nn.Linear, nn.Embedding)):
             module.weight.data.normal_(mean=0.0, std=self.initializer_range)
             if isinstance(module, nn.Linear) and module.bias is not None:

@@ -24,6 +24,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from bert4torch.layers import LayerNorm
+
 from ._base import BERT_BASE, extend_with_language_model, extend_with_unified_language_model
 from ._config import read_config_file
 from ._registry import resolve_model
@@ -42,9 +44,12 @@ def _materialize(model: nn.Module) -> None:
     if init is not None:
         for module in pending:
             init(module)
-        for module in model.modules():  # a conditional LayerNorm's dense1/dense2 start at zero
-            if any(child in pending for child in module.children()) and type(module).__name__ == "LayerNorm":
-                init(module)
+    pending_ids = {id(m) for m in pending}
+    for module in model.modules():  # a conditional LayerNorm's dense1/dense2 start at zero (its own gain is loaded)
+        for name in ("dense1", "dense2"):
+            child = getattr(module, name, None) if isinstance(module, LayerNorm) else None
+            if child is not None and id(child) in pending_ids:
+                torch.nn.init.zeros_(child.weight)
     if hasattr(model, "tie_weights"):
         model.tie_weights()
 
