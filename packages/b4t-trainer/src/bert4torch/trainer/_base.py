@@ -81,6 +81,8 @@ class BaseModel(nn.Module):
         d["resume_epoch"] = 0
         d["nan_steps"] = 0
         d["last_loss_finite"] = True
+        d["last_loss_value"] = 0.0
+        d["_fit_target"] = None
         d["_window_backwards"] = 0
         d["_epoch_sums"] = {}
         d["_epoch_count"] = 0
@@ -202,13 +204,27 @@ class BaseModel(nn.Module):
 
     # ------------------------------------------------------------------ one step
 
+    def _call_target(self) -> nn.Module:
+        # A plain BaseModel(net) without hooks of its own only forwards to net: call net directly and save a
+        # Module.__call__ per step. Subclasses, DP/DDP and hooked wrappers go through self as usual.
+        if (
+            type(self) is BaseModel
+            and self._b4t_wraps
+            and not (self._forward_hooks or self._forward_pre_hooks or self._backward_hooks)
+        ):
+            return self.module
+        return self
+
     def _forward(self, train_X: Any) -> Any:
         # The original's convention: a list/tuple of inputs is unpacked into forward's arguments.
+        target = self.__dict__["_fit_target"]
+        if target is None:
+            target = self._call_target()
         if isinstance(train_X, (list, tuple)):
-            return self(*train_X)
+            return target(*train_X)
         if isinstance(train_X, Mapping):
-            return self(**train_X)
-        return self(train_X)
+            return target(**train_X)
+        return target(train_X)
 
     def compute_loss(self, output: Any, train_y: Any) -> tuple[torch.Tensor, dict[str, Any]]:
         """Call the criterion and split its result into the loss tensor and the extra terms to log."""
@@ -243,7 +259,9 @@ class BaseModel(nn.Module):
         else:
             output = self._forward(train_X)
             loss, detail = self.compute_loss(output, train_y)
-        finite = math.isfinite(loss.item())
+        value = loss.item()  # one host sync per step, reused for the logs
+        finite = math.isfinite(value)
+        self.__dict__["last_loss_value"] = value
         self.__dict__["last_loss_finite"] = finite
         if finite:
             self.backward(loss)
@@ -365,6 +383,7 @@ class BaseModel(nn.Module):
 
         start_epoch, start_local = self._begin_fit(history)
         clist.on_train_begin({})
+        d["_fit_target"] = self._call_target()  # after on_train_begin, which may add hooks
         batch_begin = clist.hooks["on_batch_begin"]
         batch_end = clist.hooks["on_batch_end"]
         step_end = clist.hooks["on_train_step_end"]
@@ -388,12 +407,14 @@ class BaseModel(nn.Module):
                 d["train_X"], d["train_y"] = train_X, train_y
                 output, loss, detail = self.train_step(train_X, train_y)
                 d["output"], d["loss"], d["loss_detail"] = output, loss, detail
+                # Read before on_train_step_end: an adversarial pass calls train_step again.
+                loss_value, finite = d["last_loss_value"], d["last_loss_finite"]
                 for f in step_end:
                     f(logs)
                 if (global_step + 1) % accum == 0:
                     self._optimizer_step()
-                logs["loss"] = loss.item()
-                if not d["last_loss_finite"]:
+                logs["loss"] = loss_value
+                if not finite:
                     d["nan_steps"] += 1
                 for k, v in detail.items():
                     logs[k] = to_float(v)
@@ -417,6 +438,7 @@ class BaseModel(nn.Module):
             d["_pending_epoch"] = None
             if d["stop_training"]:
                 break
+        d["_fit_target"] = None
         clist.on_train_end({})
         d["_resume"] = None
         return history
