@@ -7,7 +7,10 @@ median of the per-round time ratios (ours / transformers; < 1 means we are faste
 Loading: each variant loads the checkpoint in its own fresh process; the time to a ready model and the peak RSS
 (``resource.getrusage``) are printed, with the import-only RSS of the same process for reference.
 
-Usage: ``hatch run python benchmarks/models.py [--rounds 7] [--shapes 1x16,8x128] [--json out.json]``
+Decoder section (``bench_decoder``): gpt2 and llama forward with and without the KV cache (see that section).
+
+Usage: ``hatch run python benchmarks/models.py [--rounds 7] [--shapes 1x16,8x128] [--json out.json]
+[--section all|encoder|decoder]``
 """
 
 from __future__ import annotations
@@ -149,12 +152,117 @@ def bench_encoder(shapes: list[tuple[int, int]], rounds: int) -> list[dict]:
     return rows
 
 
+# ------------------------------------------------------------------------------------------------- decoder section
+# gpt2 and llama (grouped-query attention), 6 layers x 384 wide, vocab 8000, fp32, random weights saved by
+# transformers and loaded by build_transformer_model. "full": one forward without cache, batch 4 x 128. "cached": a
+# 32-token prompt then 64 single-token steps with the KV cache, batch 1 (the work of greedy decoding). Logits are
+# compared first; the printed figure is the speedup (transformers time / ours; > 1 means we are faster).
+DECODER_VOCAB = 8000
+DECODER_FULL = (4, 128)
+DECODER_PROMPT, DECODER_STEPS = 32, 64
+
+
+def _decoder_models() -> list[tuple[str, object, object]]:
+    import tempfile
+
+    import torch
+    import transformers
+
+    from bert4torch.models import build_transformer_model
+
+    torch.manual_seed(0)
+    refs = {
+        "gpt2": transformers.GPT2LMHeadModel(
+            transformers.GPT2Config(n_layer=6, n_embd=384, n_head=6, vocab_size=DECODER_VOCAB, n_positions=512)
+        ),
+        "llama": transformers.LlamaForCausalLM(
+            transformers.LlamaConfig(vocab_size=DECODER_VOCAB, hidden_size=384, intermediate_size=1024,
+                                     num_hidden_layers=6, num_attention_heads=6, num_key_value_heads=2)
+        ),
+    }
+    out = []
+    for name, ref in refs.items():
+        ref.eval()
+        with tempfile.TemporaryDirectory() as tmp:
+            ref.save_pretrained(tmp)
+            ours = build_transformer_model(config_path=tmp, checkpoint_path=tmp, model=name).eval()
+        out.append((name, ours, ref))
+    return out
+
+
+def _decoder_cases(ours, ref, gen):  # noqa: ANN001, ANN202 - benchmark-local closures
+    import torch
+
+    full_ids = torch.randint(0, DECODER_VOCAB, DECODER_FULL, generator=gen)
+    ids = torch.randint(0, DECODER_VOCAB, (1, DECODER_PROMPT + DECODER_STEPS), generator=gen)
+    prompt, steps = ids[:, :DECODER_PROMPT], ids[:, DECODER_PROMPT:]
+
+    def full_ours():  # noqa: ANN202
+        return ours([full_ids])
+
+    def full_ref():  # noqa: ANN202
+        return ref(full_ids, use_cache=False).logits
+
+    def cached_ours():  # noqa: ANN202
+        logits, cache = ours([prompt], use_cache=True)
+        outs = [logits[:, -1]]
+        for t in range(steps.shape[1]):
+            logits, cache = ours([steps[:, t : t + 1]], past_key_values=cache, use_cache=True)
+            outs.append(logits[:, -1])
+        return torch.stack(outs, 1)
+
+    def cached_ref():  # noqa: ANN202
+        out = ref(prompt, use_cache=True)
+        past, outs = out.past_key_values, [out.logits[:, -1]]
+        for t in range(steps.shape[1]):
+            out = ref(steps[:, t : t + 1], past_key_values=past, use_cache=True)
+            past = out.past_key_values
+            outs.append(out.logits[:, -1])
+        return torch.stack(outs, 1)
+
+    b, n = DECODER_FULL
+    return [(f"full {b}x{n}", full_ours, full_ref),
+            (f"cached 1x{DECODER_PROMPT}+{DECODER_STEPS}", cached_ours, cached_ref)]
+
+
+def bench_decoder(rounds: int) -> list[dict]:
+    """gpt2 and llama forward, without and with the KV cache, ours against transformers."""
+    import torch
+
+    torch.set_num_threads(2)
+    rows = []
+    for name, ours, ref in _decoder_models():
+        for label, run_ours, run_ref in _decoder_cases(ours, ref, torch.Generator().manual_seed(1)):
+            with torch.inference_mode():
+                diff = (run_ours() - run_ref()).abs().max().item()  # checked before timing; also the warm-up
+                run_ours(), run_ref()
+                t_ours, t_ref, speedups = [], [], []
+                for _ in range(rounds):
+                    start = time.perf_counter()
+                    run_ours()
+                    mid = time.perf_counter()
+                    run_ref()
+                    end = time.perf_counter()
+                    t_ours.append(mid - start), t_ref.append(end - mid), speedups.append((end - mid) / (mid - start))
+            row = {"model": name, "case": label, "ours_ms": statistics.median(t_ours) * 1e3,
+                   "transformers_ms": statistics.median(t_ref) * 1e3, "speedup": statistics.median(speedups),
+                   "speedup_min": min(speedups), "speedup_max": max(speedups), "max_abs_diff": diff}
+            rows.append(row)
+            print(f"decoder {name:6s} {row['case']:18s} ours {row['ours_ms']:8.1f} ms  transformers "
+                  f"{row['transformers_ms']:8.1f} ms  speedup x{row['speedup']:.2f} (min {row['speedup_min']:.2f}, "
+                  f"max {row['speedup_max']:.2f})  max|dlogits| {diff:.1e}", flush=True)
+    medians = [r["speedup"] for r in rows]
+    print(f"decoder summary: median speedup over transformers x{min(medians):.2f}..x{max(medians):.2f}", flush=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--shapes", default=",".join(f"{b}x{n}" for b, n in SHAPES))
     parser.add_argument("--skip-load", action="store_true")
     parser.add_argument("--json", default=None)
+    parser.add_argument("--section", choices=["all", "encoder", "decoder"], default="all")
     parser.add_argument("--load-child", choices=["ours", "transformers"], default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.load_child:
@@ -162,10 +270,17 @@ def main() -> None:
         return
     shapes = [tuple(int(x) for x in s.split("x")) for s in args.shapes.split(",")]
     results = {}
+    if args.section == "decoder":
+        results["decoder_forward"] = bench_decoder(args.rounds)
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=2))
+        return
     if not args.skip_load:
         # first, while this process is small: Linux carries a parent's peak RSS into children across exec
         results["load"] = bench_load()
     results["encoder_forward"] = bench_encoder(shapes, args.rounds)
+    if args.section == "all":
+        results["decoder_forward"] = bench_decoder(args.rounds)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
 
