@@ -48,6 +48,7 @@ MODELS: dict[str, str] = {
     "transformer": "transformer:Transformer",
     "decoder": "transformer:Decoder",
     "gpt": "gpt:GPT",
+    "xlnet": "xlnet:XLNET",
 }
 
 
