@@ -87,3 +87,32 @@ def test_save_pretrained_loads_back_into_transformers(family, tmp_path):
     again = build_transformer_model(tmp_path / "config.json", tmp_path, model=name, **kwargs).eval()
     with torch.no_grad():
         assert torch.equal(again([ids, seg])[1], ours([ids, seg])[1])
+
+
+def test_albert_unshared_loads_the_shared_layer_into_every_layer(tmp_path):
+    torch.manual_seed(0)
+    ref = tr.AlbertModel(tr.AlbertConfig(**{**TINY, "embedding_size": 16})).eval()
+    ref.save_pretrained(str(tmp_path))
+    shared = build_transformer_model(tmp_path / "config.json", tmp_path, model="albert").eval()
+    unshared = build_transformer_model(tmp_path / "config.json", tmp_path, model="albert_unshared").eval()
+    assert len(unshared.encoderLayer) == TINY["num_hidden_layers"]
+    assert unshared.encoderLayer[0].multiHeadAttention.q.weight is not unshared.encoderLayer[1].multiHeadAttention.q.weight
+    ids, seg, mask = random_inputs()
+    with torch.no_grad():
+        a, b = shared([ids, seg]), unshared([ids, seg])
+        r = ref(input_ids=ids, token_type_ids=seg, attention_mask=mask).last_hidden_state
+    assert_close_masked(a, r, mask)
+    assert_close_masked(b, r, mask)
+
+
+def test_roberta_name_loads_chinese_wwm_bert_layout(tmp_path):
+    """The original's 'roberta' was the BERT class: Chinese RoBERTa-wwm files are BERT files with BERT configs."""
+    torch.manual_seed(0)
+    ref = tr.BertForPreTraining(tr.BertConfig(**TINY)).eval()
+    ref.save_pretrained(str(tmp_path))
+    ours = build_transformer_model(tmp_path / "config.json", tmp_path, model="roberta", with_mlm=True).eval()
+    ids, seg, mask = random_inputs()
+    with torch.no_grad():
+        got = ours([ids, seg])
+        r = ref(input_ids=ids, token_type_ids=seg, attention_mask=mask)
+    assert_close_masked(got[1], r.prediction_logits, mask)
