@@ -142,10 +142,10 @@ class TokenizerBase:
     def _with_specials(self, text: TextOrTokens, with_offsets: bool) -> tuple[list[int], list[_Span] | None]:
         if isinstance(text, str):
             ids, spans = self._encode_body(text, with_offsets)
-        else:  # already tokens: the original accepted these in encode
+        else:  # already tokens, as tokenize() returns them (with start/end): the original accepted these
             if with_offsets:
                 raise ValueError("return_offsets needs texts, not token lists")
-            ids, spans = self.tokens_to_ids(text), None
+            return self.tokens_to_ids(text), None
         start, end = self._token_start_id, self._token_end_id
         if start is not None:
             ids.insert(0, start)

@@ -215,7 +215,9 @@ class Tokenizer(TokenizerBase):
                     add_span([start + a, start + b])
                 pos = start + len(word)
 
-    def _encode_body(self, text: str, with_offsets: bool) -> tuple[list[int], list[_Span] | None]:
+    def _encode_body(
+        self, text: str, with_offsets: bool, translate: bool = True
+    ) -> tuple[list[int], list[_Span] | None]:
         if self._pre_tokenize is not None:
             ids, spans = self._encode_pre_tokenized(text, with_offsets)
         elif self._special_re is not None and self._has_special(text):
@@ -236,7 +238,7 @@ class Tokenizer(TokenizerBase):
                 spans += seg_spans  # type: ignore[operator]
         else:
             ids, spans = self._segment(text, 0, with_offsets)
-        if self._id_translate:
+        if translate and self._id_translate:
             tr = self._id_translate
             ids = [tr.get(i, i) for i in ids]
         return ids, spans
@@ -333,24 +335,14 @@ class Tokenizer(TokenizerBase):
         return self._with_specials(text, False)[0]
 
     def _tokenize(self, text: str) -> list[str]:
+        # untranslated tokens: TokenizerBase.tokenize applies token_translate on the strings (the translated
+        # token need not be in the vocabulary)
         inv = self._token_dict_inv
-        ids = self._encode_body(text, False)[0]
-        if self._id_translate:  # translated tokens need not be in the vocabulary: translate the strings instead
-            saved, self._id_translate = self._id_translate, {}
-            try:
-                ids = self._encode_body(text, False)[0]
-            finally:
-                self._id_translate = saved
-            return self._translate([inv[i] for i in ids])
-        return [inv[i] for i in ids]
+        return [inv[i] for i in self._encode_body(text, False, translate=False)[0]]
 
     def tokenize(self, text: str, maxlen: int | None = None) -> list[str]:
         """Tokens of ``text`` with ``[CLS]``/``[SEP]``; truncated to ``maxlen`` before ``[SEP]``."""
         return super().tokenize(text, maxlen)
-
-    def _translate(self, tokens: list[str]) -> list[str]:
-        # _tokenize already applied token_translate
-        return tokens
 
     def token_to_id(self, token: str) -> int:
         """Id of ``token``; the ``[UNK]`` id when absent."""
@@ -414,12 +406,10 @@ class Tokenizer(TokenizerBase):
         tokens with it. Tokens are matched to this tokenizer's own spans, so the answer equals the
         ``return_offsets=True`` output; a token that is not found gets ``[]`` instead of the original's crash.
         """
-        body_ids, spans = self._encode_body(text, True)
+        body_ids, spans = self._encode_body(text, True, translate=False)
         assert spans is not None
         own = self._token_dict_inv
-        body = [own.get(i, "") for i in body_ids]
-        if self._id_translate:
-            body = [self._token_translate.get(t) or t for t in body]
+        body = self._translate([own.get(i, "") for i in body_ids])
         out: list[list[int]] = []
         j, n = 0, len(body)
         for token in tokens:
