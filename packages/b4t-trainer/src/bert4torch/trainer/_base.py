@@ -382,66 +382,69 @@ class BaseModel(nn.Module):
         d["history"] = history
 
         start_epoch, start_local = self._begin_fit(history)
-        clist.on_train_begin({})
-        d["_fit_target"] = self._call_target()  # after on_train_begin, which may add hooks
-        batch_begin = clist.hooks["on_batch_begin"]
-        batch_end = clist.hooks["on_batch_end"]
-        step_end = clist.hooks["on_train_step_end"]
-        metrics: list[ResolvedMetric] = self._metrics
-        accum = self.grad_accumulation_steps
-        for epoch in range(start_epoch, epochs):
-            d["epoch"] = epoch
-            if epoch != start_epoch or start_local == 0:
-                d["_epoch_sums"] = {}
-                d["_epoch_count"] = 0
-                d["local_step"] = 0
-            sums = d["_epoch_sums"]
-            self.train()
-            clist.on_epoch_begin(self.global_step, epoch, {})
-            for local in range(d["local_step"], steps_per_epoch):
-                global_step = d["global_step"]
-                logs: dict[str, Any] = {}
-                for f in batch_begin:
-                    f(global_step, local, logs)
-                train_X, train_y = self._next_batch(clist)
-                d["train_X"], d["train_y"] = train_X, train_y
-                output, loss, detail = self.train_step(train_X, train_y)
-                d["output"], d["loss"], d["loss_detail"] = output, loss, detail
-                # Read before on_train_step_end: an adversarial pass calls train_step again.
-                loss_value, finite = d["last_loss_value"], d["last_loss_finite"]
-                for f in step_end:
-                    f(logs)
-                if (global_step + 1) % accum == 0:
-                    self._optimizer_step()
-                logs["loss"] = loss_value
-                if not finite:
-                    d["nan_steps"] += 1
-                for k, v in detail.items():
-                    logs[k] = to_float(v)
-                if metrics:
-                    compute_metrics(metrics, output, train_y, logs)
-                for k, v in logs.items():
-                    sums[k] = sums.get(k, 0.0) + v
-                d["_epoch_count"] += 1
-                d["global_step"] = global_step + 1
-                d["local_step"] = local + 1
-                for f in batch_end:
-                    f(global_step, local, logs)
+        try:
+            clist.on_train_begin({})
+            d["_fit_target"] = self._call_target()  # after on_train_begin, which may add hooks
+            batch_begin = clist.hooks["on_batch_begin"]
+            batch_end = clist.hooks["on_batch_end"]
+            step_end = clist.hooks["on_train_step_end"]
+            metrics: list[ResolvedMetric] = self._metrics
+            accum = self.grad_accumulation_steps
+            for epoch in range(start_epoch, epochs):
+                d["epoch"] = epoch
+                if epoch != start_epoch or start_local == 0:
+                    d["_epoch_sums"] = {}
+                    d["_epoch_count"] = 0
+                    d["local_step"] = 0
+                sums = d["_epoch_sums"]
+                self.train()
+                clist.on_epoch_begin(self.global_step, epoch, {})
+                for local in range(d["local_step"], steps_per_epoch):
+                    global_step = d["global_step"]
+                    logs: dict[str, Any] = {}
+                    for f in batch_begin:
+                        f(global_step, local, logs)
+                    train_X, train_y = self._next_batch(clist)
+                    d["train_X"], d["train_y"] = train_X, train_y
+                    output, loss, detail = self.train_step(train_X, train_y)
+                    d["output"], d["loss"], d["loss_detail"] = output, loss, detail
+                    # Read before on_train_step_end: an adversarial pass calls train_step again.
+                    loss_value, finite = d["last_loss_value"], d["last_loss_finite"]
+                    for f in step_end:
+                        f(logs)
+                    if (global_step + 1) % accum == 0:
+                        self._optimizer_step()
+                    logs["loss"] = loss_value
+                    if not finite:
+                        d["nan_steps"] += 1
+                    for k, v in detail.items():
+                        logs[k] = to_float(v)
+                    if metrics:
+                        compute_metrics(metrics, output, train_y, logs)
+                    for k, v in logs.items():
+                        sums[k] = sums.get(k, 0.0) + v
+                    d["_epoch_count"] += 1
+                    d["global_step"] = global_step + 1
+                    d["local_step"] = local + 1
+                    for f in batch_end:
+                        f(global_step, local, logs)
+                    if d["stop_training"]:
+                        break
+                epoch_logs = self.running_logs()
+                if d["local_step"] >= steps_per_epoch:
+                    d["epoch"] = epoch + 1  # what a checkpoint taken in on_epoch_end must record
+                    d["local_step"] = 0
+                d["_pending_epoch"] = (epoch, epoch_logs)
+                clist.on_epoch_end(self.global_step, epoch, epoch_logs)
+                d["_pending_epoch"] = None
                 if d["stop_training"]:
                     break
-            epoch_logs = self.running_logs()
-            if d["local_step"] >= steps_per_epoch:
-                d["epoch"] = epoch + 1  # what a checkpoint taken in on_epoch_end must record
-                d["local_step"] = 0
-            d["_pending_epoch"] = (epoch, epoch_logs)
-            clist.on_epoch_end(self.global_step, epoch, epoch_logs)
-            d["_pending_epoch"] = None
-            if d["stop_training"]:
-                break
-        d["_fit_target"] = None
-        clist.on_train_end({})
-        d["_resume"] = None
-        return history
+            clist.on_train_end({})
+            return history
+        finally:
+            # Also after a crash inside fit: the next fit starts fresh unless resumed again.
+            d["_fit_target"] = None
+            d["_resume"] = None
 
     def _begin_fit(self, history: History) -> tuple[int, int]:
         d = self.__dict__
@@ -770,8 +773,9 @@ class BaseModelDDP(nn.parallel.DistributedDataParallel, BaseModel):
     Launch with ``torchrun`` (or the original's ``--local_rank`` launcher) after
     ``torch.distributed.init_process_group``. A ``DistributedSampler`` gets ``set_epoch`` at each pass over the
     data. Checkpoints hold the wrapped module's keys, so they load into a single-process model and back.
-    The RNG state saved is the master's: a resumed DDP run continues with the right weights, optimizer and data
-    order, while dropout on the other ranks draws from a fresh stream.
+    The RNG state saved is the master's, and every rank resumes from it: weights, optimizer and the sampler's data
+    order continue exactly; random draws such as dropout on ranks other than the master do not repeat the killed
+    run's.
 
     Args:
         module: the model to wrap.

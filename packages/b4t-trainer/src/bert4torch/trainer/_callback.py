@@ -93,8 +93,8 @@ class CallbackList:
         callbacks: the callbacks.
     """
 
-    def __init__(self, callbacks: Iterable[Callback] = ()) -> None:
-        self.callbacks = list(callbacks)
+    def __init__(self, callbacks: Iterable[Callback] | None = None) -> None:
+        self.callbacks = list(callbacks or [])
         # Bound methods, per hook, of the callbacks that override it: the per-step cost of an unused hook is an
         # iteration over an empty list.
         self.hooks: dict[str, list[Callable[..., Any]]] = {
