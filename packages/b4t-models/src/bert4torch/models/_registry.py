@@ -49,6 +49,7 @@ MODELS: dict[str, str] = {
     "decoder": "transformer:Decoder",
     "gpt": "gpt:GPT",
     "xlnet": "xlnet:XLNET",
+    "gpt2_ml": "gpt2_ml:GPT2_ML",
 }
 
 

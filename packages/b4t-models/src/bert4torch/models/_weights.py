@@ -224,13 +224,9 @@ def _iter_file(path: Path) -> Iterator[tuple[str, torch.Tensor]]:
         return
     if path.suffix in _PICKLE_SUFFIXES or path.suffix == "":
         try:
-            # weights_only refuses pickles that would run code; mmap avoids a second copy where the format allows it
-            try:
-                state = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
-            except RuntimeError as exc:
-                if "mmap" not in str(exc).lower() and "zip" not in str(exc).lower():
-                    raise
-                state = torch.load(str(path), map_location="cpu", weights_only=True)
+            # weights_only refuses pickles that would run code. No mmap: tensors assigned into a model must not stay
+            # backed by a file the user may later overwrite in place; the loaded dict becomes the model's only copy.
+            state = torch.load(str(path), map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - every unpickling failure becomes one documented error
             raise CheckpointError(
                 f"cannot load {path} with torch.load(weights_only=True) (corrupt, truncated, or a pickle that "
