@@ -395,3 +395,16 @@ def test_token_model_with_list_inputs() -> None:
     model.compile(nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), lr=0.01), metrics=["accuracy"])
     h = model.fit(token_loader(), epochs=3, verbose=0)
     assert h.history["loss"][-1] < h.history["loss"][0]
+
+
+def test_fp16_overflow_skips_the_step_and_the_scheduler() -> None:
+    torch.manual_seed(0)
+    model = BaseModel(nn.Linear(4, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.StepLR(opt, 1)
+    # x 1e4 x the initial scale 65536 overflows fp16 gradients: GradScaler skips the step and halves its scale.
+    model.compile(lambda out, y: out.float().sum() * 1e4, opt, scheduler=sched, use_amp=True)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    model.fit([(torch.randn(8, 4), torch.zeros(8))], epochs=1, verbose=0)
+    assert state_equal(before, model.state_dict())
+    assert sched.last_epoch == 0 and model._scaler.get_scale() == 32768.0
