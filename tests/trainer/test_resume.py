@@ -88,6 +88,7 @@ def test_killed_run_resumes_exactly(seed: int, where: str, kill_at: int, tmp_pat
     assert read_steps(out / "steps.txt") == expected_steps
     if where == "epoch":
         assert "checkpoint-000000008.pt" in resumed.stdout
+    assert not [name for name in os.listdir(ckpt) if name.endswith(".tmp")]  # the resumed run's saves cleaned up
 
 
 def _compiled(seed: int = 0) -> BaseModel:

@@ -24,7 +24,7 @@ from torch import nn
 
 from ._callback import Callback, CallbackList
 from ._history import History
-from ._io import atomic_torch_save, checkpoint_name, list_checkpoints
+from ._io import atomic_torch_save, checkpoint_name, list_checkpoints, remove_stale_temporaries
 from ._metrics import ResolvedMetric, compute_metrics, resolve_metrics, to_float
 from ._progbar import ProgbarLogger
 from ._utils import check_choice, check_kwargs, get_rng_state, set_rng_state
@@ -652,7 +652,8 @@ class BaseModel(nn.Module):
         """Write a resumable checkpoint ``<save_dir>/checkpoint-<steps>.pt`` (temporary file, fsync, rename).
 
         Holds the weights, optimizer, schedulers (and EMA), AMP scaler, accumulated gradients, counters, History
-        and RNG states. Older checkpoints beyond ``keep_last`` are deleted only after the new one is in place.
+        and RNG states. Older checkpoints beyond ``keep_last``, and temporary files left by killed writes, are
+        deleted only after the new one is in place.
         Under DDP only the master writes, and every process waits for it.
 
         Args:
@@ -668,6 +669,7 @@ class BaseModel(nn.Module):
         if self.is_master():
             path = os.path.join(save_dir, checkpoint_name(self.global_step))
             atomic_torch_save(state, path)
+            remove_stale_temporaries(save_dir)  # halves of writes torn by an earlier kill
             if keep_last is not None:
                 for old in list_checkpoints(save_dir)[keep_last:]:
                     with contextlib.suppress(FileNotFoundError):

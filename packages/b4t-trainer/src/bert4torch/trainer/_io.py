@@ -50,6 +50,26 @@ def checkpoint_name(steps_done: int) -> str:
     return f"checkpoint-{steps_done:09d}.pt"
 
 
+STALE_TMP_RE = re.compile(r"^\.checkpoint-\d+\.pt\..*\.tmp$")
+
+
+def remove_stale_temporaries(folder: str | os.PathLike[str]) -> list[str]:
+    """Delete the temporary files that killed checkpoint writes left in ``folder``; returns their names.
+
+    Call it only from the one process that writes the folder, after its own write has been renamed into place.
+    """
+    folder = os.fspath(folder)
+    removed = []
+    for name in os.listdir(folder):
+        if STALE_TMP_RE.match(name):
+            try:
+                os.remove(os.path.join(folder, name))
+            except FileNotFoundError:
+                continue
+            removed.append(name)
+    return removed
+
+
 def list_checkpoints(folder: str | os.PathLike[str]) -> list[str]:
     """Committed checkpoints in ``folder``, newest first (temporary files are never listed)."""
     folder = os.fspath(folder)
