@@ -50,6 +50,7 @@ MODELS: dict[str, str] = {
     "gpt": "gpt:GPT",
     "xlnet": "xlnet:XLNET",
     "gpt2_ml": "gpt2_ml:GPT2_ML",
+    "transformer_xl": "transformer_xl:Transformer_XL",
 }
 
 
