@@ -165,3 +165,61 @@ def test_gpt_segment_ids_and_softmax_option(tmp_path: Path) -> None:
         theirs = ref(ids, token_type_ids=seg).logits
         assert (ours([ids, seg]) - theirs).abs().max().item() <= ATOL
         assert (probs_model([ids]) - ref(ids).logits.softmax(-1)).abs().max().item() <= ATOL
+
+
+def test_gpt2_c_attn_surgery_round_trips() -> None:
+    from bert4torch.models.gpt2 import gpt2_merge_c_attn, gpt2_split_c_attn
+
+    g = torch.Generator().manual_seed(0)
+    hf = {
+        "transformer.h.0.attn.c_attn.weight": torch.randn(8, 24, generator=g),
+        "transformer.h.0.attn.c_attn.bias": torch.randn(24, generator=g),
+        "transformer.h.0.attn.c_proj.weight": torch.randn(8, 8, generator=g),
+        "transformer.h.0.mlp.c_fc.weight": torch.randn(8, 32, generator=g),
+        "transformer.ln_f.weight": torch.randn(8, generator=g),
+    }
+    split = dict(gpt2_split_c_attn(hf.items()))
+    # Conv1D computes x @ W[:, :8] for q; nn.Linear computes x @ W_q^T
+    assert torch.equal(split["transformer.h.0.attn.q.weight"], hf["transformer.h.0.attn.c_attn.weight"][:, :8].T)
+    assert torch.equal(split["transformer.h.0.attn.v.bias"], hf["transformer.h.0.attn.c_attn.bias"][16:])
+    assert split["transformer.h.0.mlp.c_fc.weight"].shape == (32, 8)
+    back = gpt2_merge_c_attn(split)
+    assert back.keys() == hf.keys()
+    assert all(torch.equal(back[k], hf[k]) for k in hf)
+
+
+@pytest.mark.parametrize(
+    ("model", "config", "message"),
+    [
+        ("gpt2", {"n_embd": 8, "n_layer": 1, "n_head": 2, "vocab_size": 10, "n_embed": 8}, "did you mean 'n_embd'"),
+        ("gpt2", {"n_embd": 8, "n_layer": 1, "n_head": 2, "vocab_size": 10, "scale_attn_by_inverse_layer_idx": True},
+         "scale_attn_by_inverse_layer_idx"),
+        ("llama", {"hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 8,
+                   "vocab_size": 10, "rope_parameters": {"rope_type": "yarn", "rope_theta": 1e4}}, "rope_type"),
+        ("qwen2", {"hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 8,
+                   "vocab_size": 10, "use_sliding_window": True}, "use_sliding_window"),
+    ],
+)
+def test_config_errors_name_the_problem(model: str, config: dict, message: str, tmp_path: Path) -> None:
+    import json
+
+    from bert4torch.models import ConfigError
+
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match=message):
+        build_transformer_model(config_path=tmp_path / "config.json", model=model)
+
+
+def test_cache_reorder_selects_rows() -> None:
+    torch.manual_seed(0)
+    model = build_transformer_model(model="llama", vocab_size=30, hidden_size=16, num_hidden_layers=1,
+                                    num_attention_heads=4, num_key_value_heads=2, intermediate_size=24).eval()
+    ids = torch.randint(0, 30, (3, 5))
+    nxt = torch.randint(0, 30, (2, 1))
+    with torch.inference_mode():
+        _, cache = model([ids], use_cache=True)
+        picked = cache.reorder(torch.tensor([2, 0]))
+        got, _ = model([nxt], past_key_values=picked, use_cache=True)
+        want = model([torch.cat([ids[[2, 0]], nxt], 1)])[:, -1:]
+    assert picked.batch_size == 2 and cache.batch_size == 3
+    assert (got - want).abs().max().item() <= ATOL
