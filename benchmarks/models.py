@@ -115,36 +115,46 @@ def bench_encoder(shapes: list[tuple[int, int]], rounds: int) -> list[dict]:
         if diff > 1e-4:
             raise SystemExit(f"outputs disagree at {batch}x{length}: max abs diff {diff}")
 
-        def run_ours() -> float:
-            t0 = time.perf_counter()
+        def timed(fn) -> tuple[float, float]:  # noqa: ANN001
+            w0, c0 = time.perf_counter(), time.process_time()
             with torch.inference_mode():
-                ours([ids, seg])
-            return time.perf_counter() - t0
+                fn()
+            return time.perf_counter() - w0, time.process_time() - c0
 
-        def run_ref() -> float:
-            t0 = time.perf_counter()
-            with torch.inference_mode():
-                ref(input_ids=ids, token_type_ids=seg, attention_mask=mask)
-            return time.perf_counter() - t0
+        def run_ours() -> tuple[float, float]:
+            return timed(lambda: ours([ids, seg]))
 
-        inner = max(1, int(0.3 / max(run_ref(), 1e-4)))  # repeat tiny shapes so one measurement is ~0.3 s
+        def run_ref() -> tuple[float, float]:
+            return timed(lambda: ref(input_ids=ids, token_type_ids=seg, attention_mask=mask))
+
+        inner = max(1, int(0.3 / max(run_ref()[0], 1e-4)))  # repeat tiny shapes so one measurement is ~0.3 s
         for _ in range(2):  # warm-up
             run_ours(), run_ref()
-        ratios, t_ours, t_ref = [], [], []
-        for _ in range(rounds):
-            o = sum(run_ours() for _ in range(inner)) / inner
-            r = sum(run_ref() for _ in range(inner)) / inner
-            t_ours.append(o)
-            t_ref.append(r)
-            ratios.append(o / r)
+
+        def measure(fn) -> tuple[float, float]:  # noqa: ANN001
+            runs = [fn() for _ in range(inner)]
+            return sum(r[0] for r in runs) / inner, sum(r[1] for r in runs) / inner
+
+        ratios, cpu_ratios, t_ours, t_ref = [], [], [], []
+        for i in range(rounds):
+            if i % 2 == 0:  # alternate who goes first so drift in the machine's load cancels
+                o, r = measure(run_ours), measure(run_ref)
+            else:
+                r, o = measure(run_ref), measure(run_ours)
+            t_ours.append(o[0])
+            t_ref.append(r[0])
+            ratios.append(o[0] / r[0])
+            cpu_ratios.append(o[1] / r[1])
         row = {
             "shape": f"{batch}x{length}", "ours_ms": statistics.median(t_ours) * 1000, "transformers_ms": statistics.median(t_ref) * 1000,
             "ratio_median": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
+            "cpu_ratio_median": statistics.median(cpu_ratios), "cpu_ratio_min": min(cpu_ratios), "cpu_ratio_max": max(cpu_ratios),
             "max_abs_diff": diff, "min_cosine": cos,
         }
         rows.append(row)
         print(f"forward {row['shape']:>7}: ours {row['ours_ms']:8.2f} ms  transformers {row['transformers_ms']:8.2f} ms  "
-              f"ratio {row['ratio_median']:.3f} (min {row['ratio_min']:.3f}, max {row['ratio_max']:.3f})  "
+              f"wall ratio {row['ratio_median']:.3f} (min {row['ratio_min']:.3f}, max {row['ratio_max']:.3f})  "
+              f"cpu-time ratio {row['cpu_ratio_median']:.3f} (min {row['cpu_ratio_min']:.3f}, max {row['cpu_ratio_max']:.3f})  "
               f"max|diff| {diff:.1e} cos {cos:.6f}", flush=True)
     worst = max(r["ratio_median"] for r in rows)
     print(f"summary: ours/transformers forward time ratio, worst shape median {worst:.3f} "
