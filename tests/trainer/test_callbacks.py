@@ -231,8 +231,10 @@ def test_adversarial_modes_train(mode: str) -> None:
     h = model.fit(token_loader(n=16), epochs=2, callbacks=[AdversarialTraining(mode), grab], verbose=0)
     assert all(torch.isfinite(p).all() for p in model.parameters())
     assert len(h.history["loss"]) == 2
+    assert not model.retain_graph  # restored at the end of training
     if mode == "vat":
-        assert "loss_unsup" in logs_seen[0] and model.retain_graph
+        assert "loss_unsup" in logs_seen[0]
+        assert not model.unwrap().word_embeddings._forward_hooks  # the VAT hook is removed
     if mode == "gradient_penalty":
         assert logs_seen[0]["gradient_penalty"] > 0
 

@@ -147,7 +147,11 @@ class VAT:
         self.embedding = modules[0]
         self._noise: torch.Tensor | None = None
         self.embed: torch.Tensor | None = None
-        self.embedding.register_forward_hook(self._hook)
+        self.hook_handle = self.embedding.register_forward_hook(self._hook)
+
+    def remove(self) -> None:
+        """Detach the forward hook from the embedding module."""
+        self.hook_handle.remove()
 
     def _hook(self, module: nn.Module, inputs: Any, output: torch.Tensor) -> torch.Tensor | None:
         self.embed = output
@@ -250,6 +254,7 @@ class AdversarialTraining(Callback):
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         trainer = self.trainer
         o = self.adversarial
+        self._retain_graph_before = trainer.retain_graph
         if self.mode == "fgm":
             self.ad_train = FGM(trainer)
         elif self.mode == "pgd":
@@ -269,6 +274,11 @@ class AdversarialTraining(Callback):
         elif self.mode == "gradient_penalty":
             trainer.retain_graph = True
             _embedding_params(trainer, o["emb_name"])  # fail early on a wrong name
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if isinstance(self.ad_train, VAT):
+            self.ad_train.remove()
+        self.trainer.retain_graph = self._retain_graph_before
 
     def on_train_step_end(self, logs: dict[str, Any] | None = None) -> None:
         trainer = self.trainer
