@@ -17,19 +17,16 @@ from typing import Any
 _FUNC: Callable[[Any], Any] | None = None
 
 
-def _init_worker(func: Callable[[Any], Any], seed_queue: Any, reseed: bool) -> None:
+def _init_worker(func: Callable[[Any], Any], seeds: tuple[int, ...], counter: Any, reseed: bool) -> None:
     global _FUNC
     _FUNC = func
     if not reseed:
         return
-    seed = None
-    if seed_queue is not None:
-        try:
-            seed = seed_queue.get_nowait()
-        except Exception:  # noqa: BLE001 - queue.Empty from either module
-            seed = None
-    if seed is None:
-        seed = int.from_bytes(os.urandom(4), "little")
+    # worker k (in start order, from a shared counter) takes seeds[k]; the others a fresh random seed
+    with counter.get_lock():
+        k = counter.value
+        counter.value += 1
+    seed = seeds[k] if k < len(seeds) else int.from_bytes(os.urandom(4), "little")
     random.seed(seed)
     np = sys.modules.get("numpy")  # seed numpy only if the task already uses it
     if np is not None:
@@ -72,20 +69,17 @@ def parallel_apply_generator(
         from multiprocessing.pool import ThreadPool
 
         pool: Any = ThreadPool(workers)
-        seed_queue = None
         # threads share the caller's RNG state, so there is nothing to seed
         call: Callable[[tuple[int, Any]], tuple[int, Any]] = lambda item: (item[0], func(item[1]))  # noqa: E731
     else:
         import multiprocessing  # lazily: keeps the package import light
 
         ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
-        seed_queue = None
+        seeds: tuple[int, ...] = ()
         if random_seeds is not None and random_seeds is not False and random_seeds is not True:
-            seed_queue = ctx.Queue()
-            for s in random_seeds:
-                seed_queue.put(s)
+            seeds = tuple(random_seeds)
         reseed = random_seeds is not None and random_seeds is not False
-        pool = ctx.Pool(workers, _init_worker, (func, seed_queue, reseed))
+        pool = ctx.Pool(workers, _init_worker, (func, seeds, ctx.Value("i", 0), reseed))
         call = _call
     pending: deque[Any] = deque()
     ready: dict[int, Any] = {}

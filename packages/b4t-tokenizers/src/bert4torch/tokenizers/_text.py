@@ -79,19 +79,25 @@ def text_segmentate(
 
 
 def merge_segmentate(sequences: Iterable[str], maxlen: int, sep: str = "") -> list[str]:
-    """Greedily join consecutive pieces (with ``sep``) while the result stays within ``maxlen`` characters."""
+    """Greedily join consecutive pieces (with ``sep``) while the result stays within ``maxlen`` characters.
+
+    A piece of ``maxlen`` characters or more is kept alone; empty pieces never start a group.
+    """
     out: list[str] = []
-    current: str | None = None
-    for s in sequences:
-        if current is None:
-            current = s
-        elif len(current) + len(sep) + len(s) <= maxlen:
-            current = current + sep + s
+    text = ""
+    for t in sequences:
+        if text and len(text) + len(sep) + len(t) <= maxlen:
+            text = text + sep + t
+        elif text:
+            out.append(text)
+            text = t
+        elif len(t) < maxlen:
+            text = t
         else:
-            out.append(current)
-            current = s
-    if current is not None:
-        out.append(current)
+            out.append(t)
+            text = ""
+    if text:
+        out.append(text)
     return out
 
 
