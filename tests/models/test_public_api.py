@@ -14,7 +14,7 @@ from bert4torch.models._registry import MODELS
 _DECODER_MODULES = {"gpt", "gpt2", "gpt2_ml", "t5", "bart", "xlnet", "transformer_xl", "transformer", "llama", "qwen2"}
 
 EXPECTED_ALL_MODELS = [
-    "ALBERT", "ALBERT_Unshared", "BERT", "BERT_BASE", "BaseModel", "BertConfig", "CheckpointError", "ConfigError",
+    "ALBERT", "ALBERT_Unshared", "BERT", "BERT_BASE", "BaseModel", "BaseModelDDP", "BaseModelDP", "BertConfig", "CheckpointError", "ConfigError",
     "DebertaV2", "ELECTRA", "ERNIE", "Encoder", "EncoderConfig", "GAU_alpha", "LM_Mask", "LoadReport", "MODELS", "NEZHA",
     "RoBERTa", "RoFormer", "RoFormerV2", "UIE", "UniLM_Mask", "WeightLoadingError", "build_transformer_model",
     "extend_with_language_model", "extend_with_unified_language_model", "invert_weight_map", "load_checkpoint",
@@ -40,7 +40,7 @@ def test_all_is_pinned():
 def test_every_public_name_resolves():
     for module in (bert4torch.models, bert4torch.layers, bert4torch.activations):
         for name in module.__all__:
-            if name != "BaseModel":
+            if not name.startswith("BaseModel"):
                 assert getattr(module, name) is not None, (module.__name__, name)
 
 
@@ -58,6 +58,7 @@ def test_base_model_resolves_lazily_to_the_trainer_or_names_the_pip_command():
     except ImportError:
         return
     assert bert4torch.models.BaseModel is trainer.BaseModel
+    assert bert4torch.models.BaseModelDP is trainer.BaseModelDP
 
 
 def test_importing_models_does_not_import_transformers():

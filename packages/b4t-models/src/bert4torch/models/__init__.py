@@ -1,8 +1,8 @@
 """bert4torch.models: ``build_transformer_model`` and the model zoo.
 
 Family classes (``BERT``, ``ALBERT``, ``GPT2``, ...) load lazily from the registry (``MODELS``), so importing this
-package costs only the core. ``BaseModel`` is the trainer's class: it resolves to ``bert4torch.trainer.BaseModel``
-when b4t-trainer is installed, and otherwise raises ImportError naming ``pip install b4t-trainer``.
+package costs only the core. ``BaseModel`` (and ``BaseModelDP``/``BaseModelDDP``) are the trainer's classes: they resolve to ``bert4torch.trainer.BaseModel``
+when b4t-trainer is installed, and otherwise raise ImportError naming ``pip install b4t-trainer``.
 
 Loading is strict: see ``WeightLoadingError``, ``CheckpointError``, ``ConfigError`` and ``LoadReport``.
 """
@@ -32,9 +32,14 @@ for _target in MODELS.values():
     _LAZY_CLASSES.setdefault(_cls, _module)
 _LAZY_CLASSES.update({"BertConfig": "bert"})
 
+# the original's models.py exposed the trainer classes; they now live in b4t-trainer and resolve lazily
+_TRAINER_NAMES = ("BaseModel", "BaseModelDP", "BaseModelDDP")
+
 _CORE_ALL = [
     "BERT_BASE",
     "BaseModel",
+    "BaseModelDDP",
+    "BaseModelDP",
     "BertConfig",
     "CheckpointError",
     "ConfigError",
@@ -57,17 +62,17 @@ __all__ = sorted({*_CORE_ALL, *_LAZY_CLASSES})
 
 
 def __getattr__(name: str) -> Any:
-    if name == "BaseModel":
+    if name in _TRAINER_NAMES:
         try:
             trainer = import_module("bert4torch.trainer")
         except ImportError as exc:
             raise ImportError(
-                "bert4torch.models.BaseModel is the trainer's class; install it with `pip install b4t-trainer`"
+                f"bert4torch.models.{name} is the trainer's class; install it with `pip install b4t-trainer`"
             ) from exc
         try:
-            return trainer.BaseModel
+            return getattr(trainer, name)
         except AttributeError as exc:
-            raise ImportError("bert4torch.trainer has no BaseModel; upgrade with `pip install -U b4t-trainer`") from exc
+            raise ImportError(f"bert4torch.trainer has no {name}; upgrade with `pip install -U b4t-trainer`") from exc
     if name in _LAZY_CLASSES:
         value = getattr(import_module(f"{__name__}.{_LAZY_CLASSES[name]}"), name)
         globals()[name] = value
