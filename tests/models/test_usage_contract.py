@@ -1,0 +1,52 @@
+"""The documented modelling flow (usage doc §1) runs on our models: a BaseModel subclass holding a loaded BERT,
+compiled and fitted with FGM adversarial training (which finds the word embedding by the name 'word_embeddings')."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.optim as optim
+from torch.utils.data import DataLoader
+
+pytest.importorskip("bert4torch.trainer")
+tr = pytest.importorskip("transformers")
+
+from bert4torch.models import BaseModel, build_transformer_model  # noqa: E402
+
+TINY = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
+            max_position_embeddings=64)
+
+
+def test_documented_flow_trains(tmp_path):
+    torch.manual_seed(0)
+    tr.BertModel(tr.BertConfig(**TINY)).save_pretrained(str(tmp_path))
+    config_path, checkpoint_path = tmp_path / "config.json", tmp_path / "model.safetensors"
+
+    class Model(BaseModel):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = build_transformer_model(config_path, checkpoint_path, with_pool=True)
+            self.dropout = nn.Dropout(0.1)
+            self.dense = nn.Linear(32, 2)
+
+        def forward(self, token_ids, segment_ids):
+            hidden_states, pooled_output = self.bert([token_ids, segment_ids])
+            return self.dense(self.dropout(pooled_output))
+
+    ids = torch.randint(1, 99, (16, 8))
+    labels = (ids[:, 1] > 50).long()
+
+    def collate_fn(batch):
+        token_ids = torch.stack([b[0] for b in batch])
+        return [token_ids, torch.zeros_like(token_ids)], torch.stack([b[1] for b in batch])
+
+    loader = DataLoader(list(zip(ids, labels)), batch_size=4, collate_fn=collate_fn)
+    model = Model()
+    model.compile(loss=nn.CrossEntropyLoss(), optimizer=optim.Adam(model.parameters(), lr=1e-3))
+    from bert4torch.trainer import AdversarialTraining
+
+    before = model.bert.embeddings.word_embeddings.weight.detach().clone()
+    model.fit(loader, epochs=1, steps_per_epoch=4, callbacks=[AdversarialTraining("fgm")], verbose=0)
+    assert not torch.equal(before, model.bert.embeddings.word_embeddings.weight)
+    assert model.predict([ids[:2], torch.zeros_like(ids[:2])]).shape == (2, 2)
