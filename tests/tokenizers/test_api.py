@@ -287,3 +287,32 @@ def test_small_helpers() -> None:
     assert Trie.cut_text("abcdef", [0, 2, 2, 4]) == ["ab", "cd", "ef"]
     a, b = [1, 2, 3, 4], [5, 6]
     assert truncate_sequences(4, -1, a, b, []) == [[1, 2], [5, 6]] and a == [1, 2]
+
+
+def test_word_caches_are_bounded(helpers, monkeypatch) -> None:
+    from bert4torch.tokenizers import _tokenizer
+
+    monkeypatch.setattr(_tokenizer, "_WORD_CACHE_MAX", 50)
+    tok = Tokenizer(helpers.CASED_VOCAB, do_lower_case=False)
+    sizes = []
+    for i in range(400):
+        text = f"w{i}a w{i}b w{i}c"  # never-repeating words
+        tok.encode(text)
+        tok.encode(text, return_offsets=True)
+        sizes.append((len(tok._word_ids), len(tok._word_spans)))
+    assert max(max(s) for s in sizes) <= 50
+    assert tok.encode("w1a w1b")[0] == Tokenizer(helpers.CASED_VOCAB, do_lower_case=False).encode("w1a w1b")[0]
+
+
+def test_import_is_light() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, time; t = time.perf_counter(); import bert4torch.tokenizers; dt = time.perf_counter() - t\n"
+        "bad = {'torch', 'numpy', 'sentencepiece', 'tokenizers'} & set(sys.modules)\n"
+        "assert not bad, bad\n"
+        "print(dt)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert float(out.stdout) < 0.2
