@@ -91,3 +91,12 @@ def test_transformer_xl_shared_biases_cache() -> None:
             outs.append(logits)
     assert (torch.cat(outs, 1) - full).abs().max().item() <= ATOL
     assert sum(1 for n, _ in model.named_parameters() if "r_w_bias" in n) == 1
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_save_pretrained_round_trip_in_our_format(name: str, tmp_path: Path) -> None:
+    model, golden = _load(name)
+    model.save_pretrained(tmp_path)
+    again = build_transformer_model(config_path=tmp_path, checkpoint_path=tmp_path, model=name).eval()
+    with torch.inference_mode():
+        assert torch.equal(again([golden["token_ids"]]), model([golden["token_ids"]]))

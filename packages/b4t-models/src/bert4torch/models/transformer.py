@@ -338,11 +338,16 @@ class DecoderBase(nn.Module):
         return {key: value.contiguous() for key, value in self.restore_checkpoint_tensors(state).items()}
 
     def to_hf_config(self) -> dict[str, Any]:
-        """The HF ``config.json`` of this model (families implement it)."""
-        raise NotImplementedError(f"{type(self).__name__} cannot write an HF config")
+        """The HF ``config.json`` of this model (families with a ``transformers`` class implement it)."""
+        raise NotImplementedError(f"{type(self).__name__} has no transformers counterpart")
 
     def save_pretrained(self, save_path: str | Any) -> None:
-        """Write ``config.json`` and ``model.safetensors`` that ``transformers`` ``from_pretrained`` loads."""
+        """Write ``config.json`` and ``model.safetensors``.
+
+        Families with a ``transformers`` class (``hf_model_type`` set) write its layout, which ``from_pretrained``
+        loads; the others (gpt2_ml, transformer_xl, the generic transformer) write our config fields and parameter
+        names, which ``build_transformer_model(config_path=folder, checkpoint_path=folder, model=...)`` loads.
+        """
         import json
         from pathlib import Path
 
@@ -350,9 +355,15 @@ class DecoderBase(nn.Module):
 
         folder = Path(save_path)
         folder.mkdir(parents=True, exist_ok=True)
-        config = {"architectures": [self.hf_architecture], "model_type": self.hf_model_type, **self.to_hf_config()}
+        if self.hf_model_type is not None:
+            config = {"architectures": [self.hf_architecture], "model_type": self.hf_model_type, **self.to_hf_config()}
+            state = self.checkpoint_state()
+        else:
+            config = self.config.to_dict()
+            aliases = set(self.tied_weights())
+            state = {k: v.contiguous() for k, v in self.state_dict().items() if k not in aliases}
         (folder / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False))
-        save_state_dict(self.checkpoint_state(), folder / "model.safetensors")
+        save_state_dict(state, folder / "model.safetensors")
 
     @torch.no_grad()
     def predict(self, inputs: Any) -> Any:
