@@ -211,3 +211,40 @@ def test_resume_from_every_step_is_exact(accum: int, tmp_path: Path) -> None:
         assert nested_equal(resumed.optimizer.state_dict(), ref.optimizer.state_dict()), step
         assert nested_equal(resumed.scheduler.state_dict(), ref.scheduler.state_dict()), step
         assert hist.history == ref_hist.history, step
+
+
+class _NoisyDataset(torch.utils.data.Dataset):
+    """Random augmentation inside __getitem__: the draws come from each DataLoader worker's seed."""
+
+    def __init__(self) -> None:
+        g = torch.Generator().manual_seed(0)
+        self.x = torch.randn(24, 4, generator=g)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.x[i] + 0.1 * torch.randn(4)
+        return x, (x[0] > 0).long()
+
+
+@pytest.mark.slow
+def test_resume_with_dataloader_workers_and_random_augmentation(tmp_path: Path) -> None:
+    from bert4torch.trainer import Checkpoint, seed_everything
+
+    def data() -> torch.utils.data.DataLoader:
+        return torch.utils.data.DataLoader(_NoisyDataset(), batch_size=4, shuffle=True, num_workers=2)
+
+    def build() -> BaseModel:
+        seed_everything(9)
+        m = BaseModel(nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.2), nn.Linear(8, 2)))
+        m.compile(nn.CrossEntropyLoss(), torch.optim.Adam(m.parameters(), lr=0.05))
+        return m
+
+    ref = build()
+    ref.fit(data(), epochs=1, verbose=0,
+            callbacks=[Checkpoint(save_dir=tmp_path, method="step", step_interval=4, keep_last=None)])
+    resumed = build()
+    resumed.resume_from_checkpoint(tmp_path / "checkpoint-000000004.pt")  # 4 of the 6 batches of the first pass
+    resumed.fit(data(), epochs=1, verbose=0)
+    assert nested_equal(resumed.unwrap().state_dict(), ref.unwrap().state_dict())

@@ -445,6 +445,7 @@ class BaseModel(nn.Module):
             # Also after a crash inside fit: the next fit starts fresh unless resumed again.
             d["_fit_target"] = None
             d["_resume"] = None
+            d["_data_iter"] = None  # shuts DataLoader workers down now rather than whenever the model is freed
 
     def _begin_fit(self, history: History) -> tuple[int, int]:
         d = self.__dict__
