@@ -179,6 +179,7 @@ class CachedAttention(nn.Module):
         scale: Multiplier of ``q @ k^T``; None means ``1/sqrt(head_dim)`` (T5 passes 1.0).
         kv_input_size: Width of the encoder output for cross-attention (None = ``hidden_size``).
         cross: Cross-attention: keys/values come from the encoder output and are cached once, never appended.
+        dropout: Dropout on the attention probabilities while training.
     """
 
     def __init__(
@@ -193,9 +194,11 @@ class CachedAttention(nn.Module):
         scale: float | None = None,
         kv_input_size: int | None = None,
         cross: bool = False,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.cross = cross
+        self.dropout = dropout
         self.num_heads = num_heads
         self.num_kv_heads = num_kv_heads or num_heads
         if num_heads % self.num_kv_heads:
@@ -260,13 +263,17 @@ class CachedAttention(nn.Module):
             if _SDPA_GQA:
                 # SDPA broadcasts the shared key/value heads itself: no copy of the cache per step
                 out = F.scaled_dot_product_attention(
-                    q, k, v, attn_mask=bias, is_causal=is_causal, scale=self.scale, enable_gqa=True
+                    q, k, v, attn_mask=bias, dropout_p=self.dropout if self.training else 0.0, is_causal=is_causal,
+                    scale=self.scale, enable_gqa=True,
                 )
                 return self._merge(out), new_kv
             rep = self.num_heads // self.num_kv_heads
             k = k.repeat_interleave(rep, dim=1)
             v = v.repeat_interleave(rep, dim=1)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, is_causal=is_causal, scale=self.scale)
+        out = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=bias, dropout_p=self.dropout if self.training else 0.0, is_causal=is_causal,
+            scale=self.scale,
+        )
         return self._merge(out), new_kv
 
     def _merge(self, out: Tensor) -> Tensor:

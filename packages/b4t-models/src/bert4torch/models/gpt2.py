@@ -101,7 +101,7 @@ class GPT2Layer(nn.Module):
         h = config.hidden_size
         heads = config.num_attention_heads
         self.layerNorm1 = nn.LayerNorm(h, eps=config.layer_norm_eps)
-        self.multiHeadAttention = CachedAttention(h, heads, h // heads)
+        self.multiHeadAttention = CachedAttention(h, heads, h // heads, dropout=config.attention_probs_dropout_prob)
         self.layerNorm2 = nn.LayerNorm(h, eps=config.layer_norm_eps)
         self.feedForward = GPT2FeedForward(h, config.ffn_size, config.hidden_act)
         self.dropout = nn.Dropout(config.dropout_rate)

@@ -463,7 +463,8 @@ class Seq2SeqFeedForward(nn.Module):
 
 def _seq2seq_attention(config: TransformerConfig, cross: bool = False) -> CachedAttention:
     heads = config.num_attention_heads
-    return CachedAttention(config.hidden_size, heads, config.hidden_size // heads, cross=cross)
+    return CachedAttention(config.hidden_size, heads, config.hidden_size // heads, cross=cross,
+                           dropout=config.attention_probs_dropout_prob)
 
 
 class Seq2SeqEncoderLayer(nn.Module):
