@@ -102,3 +102,15 @@ def test_ema_recurrence_apply_and_restore() -> None:
     assert all(torch.equal(other.ema_weights[k], ema.ema_weights[k]) for k in state["ema_weights"])
     with pytest.raises(ValueError, match="EMA state"):
         extend_with_exponential_moving_average(nn.Linear(1, 1)).load_state_dict(state)
+
+
+def test_import_is_torch_only() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, bert4torch.losses, bert4torch.optimizers\n"
+        "bad = {'bert4torch.trainer', 'tensorboardX', 'transformers'} & set(sys.modules)\n"
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
