@@ -223,3 +223,18 @@ def test_cache_reorder_selects_rows() -> None:
         want = model([torch.cat([ids[[2, 0]], nxt], 1)])[:, -1:]
     assert picked.batch_size == 2 and cache.batch_size == 3
     assert (got - want).abs().max().item() <= ATOL
+
+
+def test_training_mode_uses_dropout_and_backpropagates() -> None:
+    torch.manual_seed(0)
+    model = build_transformer_model(model="gpt2", vocab_size=30, hidden_size=16, num_hidden_layers=1,
+                                    num_attention_heads=4, dropout_rate=0.5, attention_probs_dropout_prob=0.5)
+    ids = torch.randint(0, 30, (2, 6))
+    model.train()
+    a, b = model([ids]), model([ids])
+    assert not torch.equal(a, b)
+    torch.nn.functional.cross_entropy(a.flatten(0, 1), ids.flatten()).backward()
+    assert model.encoderLayer[0].multiHeadAttention.q.weight.grad is not None
+    model.eval()
+    with torch.inference_mode():
+        assert torch.equal(model([ids]), model([ids]))

@@ -40,8 +40,10 @@ class BartConfig(TransformerConfig):
             aliases={"d_model": "hidden_size", "encoder_layers": "num_hidden_layers",
                      "decoder_layers": "num_decoder_layers", "activation_function": "hidden_act",
                      "max_position_embeddings": "max_position", "dropout": "dropout_rate",
-                     "pad_token_id": "token_pad_ids", "hidden_dropout_prob": "dropout_rate"},
-            ignored=frozenset({"init_std", "activation_dropout", "attention_dropout", "num_hidden_layers_unused"}),
+                     "pad_token_id": "token_pad_ids", "hidden_dropout_prob": "dropout_rate",
+                     "attention_dropout": "attention_probs_dropout_prob"},
+            # activation_dropout (dropout inside the FFN) is a training detail not implemented here
+            ignored=frozenset({"init_std", "activation_dropout"}),
             required_values={"normalize_before": False, "add_final_layer_norm": False},
         )
 

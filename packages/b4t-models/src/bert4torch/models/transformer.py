@@ -100,11 +100,10 @@ def parse_config(
                 if value != required_values[key]:
                     raise ConfigError(f"{cls.__name__}: {key}={value!r} is not supported (only {required_values[key]!r})")
                 continue
-            if key in skip:
-                continue
             name = key if key in fields else aliases.get(key)
             if name is None:
-                unknown.append(key)
+                if key not in skip:  # a family's alias wins over the shared bookkeeping list
+                    unknown.append(key)
                 continue
             if name in seen and seen[name] != value:
                 raise ConfigError(f"{cls.__name__}: {key}={value!r} disagrees with {name}={seen[name]!r}")
