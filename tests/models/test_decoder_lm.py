@@ -238,3 +238,14 @@ def test_training_mode_uses_dropout_and_backpropagates() -> None:
     model.eval()
     with torch.inference_mode():
         assert torch.equal(model([ids]), model([ids]))
+
+
+def test_llama_sharded_folder_loads(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    ref = _llama_ref().eval()
+    ref.save_pretrained(tmp_path, max_shard_size="20KB")
+    assert len(list(tmp_path.glob("*.safetensors"))) > 1
+    ours = build_transformer_model(config_path=tmp_path, checkpoint_path=tmp_path, model="llama").eval()
+    ids = _ids(1, 5)
+    with torch.inference_mode():
+        assert (ours([ids]) - ref(ids).logits).abs().max().item() <= ATOL
