@@ -316,3 +316,10 @@ def test_import_is_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     assert float(out.stdout) < 0.2
+
+
+def test_rematch_with_special_tokens_typed_in_the_text(cased) -> None:
+    # found by fuzzing: the literal [CLS] must not take the added [CLS]'s place
+    for text in ["[CLS]", "[SEP]", "[CLS] x [SEP]", "a [SEP][CLS] b"]:
+        expected = [list(range(a, b)) for a, b in cased.encode(text, return_offsets="transformers")[2]]
+        assert cased.rematch(text, cased.tokenize(text)) == expected

@@ -62,7 +62,6 @@ def test_chinese_vocab_really_produces_unknowns(corpus, chinese_pair, helpers) -
 
 
 def test_cased_vocab_with_accents(corpus, helpers) -> None:
-    pytest.importorskip("snownlp")  # the corpus module needs nothing, but keep the env split simple
     ours = Tokenizer(helpers.CASED_VOCAB, do_lower_case=False)
     hf = helpers.hf_wordpiece(helpers.CASED_VOCAB, lowercase=False)
     lines = corpus.accented_lines() + corpus.english_lines()[3000:6000]

@@ -410,9 +410,13 @@ class Tokenizer(TokenizerBase):
         assert spans is not None
         own = self._token_dict_inv
         body = self._translate([own.get(i, "") for i in body_ids])
-        out: list[list[int]] = []
+        tokens = list(tokens)
+        # an outer start/end token is the added one (a literal "[CLS]" typed in the text sits inside them)
+        lead = int(bool(tokens) and self._token_start is not None and tokens[0] == self._token_start)
+        trail = int(len(tokens) > lead and self._token_end is not None and tokens[-1] == self._token_end)
+        out: list[list[int]] = [[] for _ in range(lead)]
         j, n = 0, len(body)
-        for token in tokens:
+        for token in tokens[lead : len(tokens) - trail]:
             if j < n and body[j] == token:
                 k = j
             elif not self._is_special(token):  # tokens may be truncated: skip ahead to the next equal token
@@ -425,4 +429,5 @@ class Tokenizer(TokenizerBase):
                 start, end = spans[k]  # type: ignore[misc]
                 out.append(list(range(start, end)))
                 j = k + 1
+        out.extend([] for _ in range(trail))
         return out
