@@ -19,7 +19,8 @@ class OffsetScale(nn.Module):
     def __init__(self, head_size: int, heads: int = 1, bias: bool = True) -> None:
         super().__init__()
         self.gamma = nn.Parameter(torch.ones(heads, head_size))
-        nn.init.normal_(self.gamma, std=0.02)
+        if not self.gamma.is_meta:
+            nn.init.normal_(self.gamma, std=0.02)
         self.beta = nn.Parameter(torch.zeros(heads, head_size)) if bias else None
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:

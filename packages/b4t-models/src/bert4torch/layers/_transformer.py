@@ -11,6 +11,18 @@ from ._norm import LayerNorm
 from ._position import SinusoidalPositionEncoding
 
 
+def uninitialized_embedding(num_embeddings: int, embedding_dim: int) -> nn.Embedding:
+    """``nn.Embedding`` initialised as usual (N(0, 1)) except on the meta device, where it stays uninitialised.
+
+    A model built on the meta device for loading gets its values from the checkpoint; calling ``normal_`` there
+    would import ~75 MB of Python (its meta kernel), which is most of the memory a small model's load costs.
+    """
+    weight = torch.empty(num_embeddings, embedding_dim)
+    if not weight.is_meta:
+        nn.init.normal_(weight)
+    return nn.Embedding(num_embeddings, embedding_dim, _weight=weight)
+
+
 class Identity(nn.Module):
     """Returns its first argument (stands in for dropped layers, ``keep_hidden_layers``)."""
 
@@ -69,12 +81,12 @@ class BertEmbeddings(nn.Module):
         self.max_position = max_position
         self.position_type = position_type
         self.shared_segment_embeddings = shared_segment_embeddings
-        self.word_embeddings = nn.Embedding(vocab_size, embedding_size)
+        self.word_embeddings = uninitialized_embedding(vocab_size, embedding_size)
         if segment_vocab_size > 0 and not shared_segment_embeddings:
-            self.segment_embeddings = nn.Embedding(segment_vocab_size, embedding_size)
+            self.segment_embeddings = uninitialized_embedding(segment_vocab_size, embedding_size)
         self.segment_vocab_size = segment_vocab_size
         if position_type == "absolute":
-            self.position_embeddings = nn.Embedding(max_position, embedding_size)
+            self.position_embeddings = uninitialized_embedding(max_position, embedding_size)
         elif position_type == "sinusoid":
             self.position_embeddings = SinusoidalPositionEncoding(max_position, embedding_size)
         elif position_type is not None:

@@ -179,6 +179,8 @@ class BERT_BASE(nn.Module):  # noqa: N801 - the original's public name
         """
         if id(module) in self._user_modules():
             return
+        if any(t.is_meta for t in module.parameters(recurse=False)):
+            return  # built for loading: the checkpoint provides the values (and normal_ on meta is expensive)
         if isinstance(module, (nn.Linear, nn.Embedding)):
             module.weight.data.normal_(mean=0.0, std=self.initializer_range)
             if isinstance(module, nn.Linear) and module.bias is not None:

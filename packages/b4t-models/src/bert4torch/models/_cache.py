@@ -211,6 +211,19 @@ class CachedAttention(nn.Module):
         self.v = nn.Linear(kv_in, self.num_kv_heads * head_dim, bias=qkv_bias)
         self.o = nn.Linear(num_heads * head_dim, hidden_size, bias=o_bias)
 
+    def _fused_qkv(self) -> tuple[Tensor, Tensor | None]:
+        """``cat(q, k, v)`` weight (and bias), rebuilt whenever a parameter object, its storage or version changes."""
+        params = [self.q.weight, self.k.weight, self.v.weight]
+        biases = [self.q.bias, self.k.bias, self.v.bias]
+        key = tuple((id(p), p.data_ptr(), p._version, p.dtype, p.device) for p in params + [b for b in biases if b is not None])
+        cached = self.__dict__.get("_qkv_cache")
+        if cached is None or cached[0] != key:
+            with torch.no_grad():
+                weight = torch.cat(params, 0)
+                bias = torch.cat(biases, 0) if biases[0] is not None else None  # type: ignore[arg-type]
+            self.__dict__["_qkv_cache"] = cached = (key, weight, bias)
+        return cached[1], cached[2]
+
     def _heads(self, x: Tensor, n: int) -> Tensor:
         b, t, _ = x.shape
         return x.view(b, t, n, self.head_dim).transpose(1, 2)
@@ -252,7 +265,14 @@ class CachedAttention(nn.Module):
             else:
                 raise ValueError("cross-attention needs the encoder output or its cached projection")
         else:
-            k, v = self.project_kv(x)
+            if torch.is_grad_enabled():
+                k, v = self.project_kv(x)
+            else:
+                # inference: one GEMM for q, k and v instead of three (see _fused_qkv)
+                weight, fused_bias = self._fused_qkv()
+                qd, kd = self.num_heads * self.head_dim, self.num_kv_heads * self.head_dim
+                q_, k_, v_ = F.linear(x, weight, fused_bias).split([qd, kd, kd], dim=-1)
+                q, k, v = self._heads(q_, self.num_heads), self._heads(k_, self.num_kv_heads), self._heads(v_, self.num_kv_heads)
             if rope is not None:
                 q, k = rope(q, k)
             if past is not None and past[0].shape[2]:

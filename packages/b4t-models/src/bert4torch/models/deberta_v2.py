@@ -19,6 +19,8 @@ from torch import nn
 
 from bert4torch.layers import BertLayer, ConvLayer, LayerNorm, MultiHeadAttentionLayer, RelativePositionsEncodingDebertaV2
 
+from bert4torch.layers._transformer import uninitialized_embedding
+
 from ._config import EncoderConfig
 from .bert import BERT, bert_weight_map
 
@@ -88,9 +90,9 @@ class DebertaV2Embeddings(nn.Module):
     def __init__(self, vocab_size: int, embedding_size: int, hidden_size: int, max_position: int, segment_vocab_size: int,
                  dropout_rate: float, layer_norm_eps: float, position_biased_input: bool) -> None:
         super().__init__()
-        self.word_embeddings = nn.Embedding(vocab_size, embedding_size)
-        self.position_embeddings = nn.Embedding(max_position, embedding_size) if position_biased_input else None
-        self.segment_embeddings = nn.Embedding(segment_vocab_size, embedding_size) if segment_vocab_size > 0 else None
+        self.word_embeddings = uninitialized_embedding(vocab_size, embedding_size)
+        self.position_embeddings = uninitialized_embedding(max_position, embedding_size) if position_biased_input else None
+        self.segment_embeddings = uninitialized_embedding(segment_vocab_size, embedding_size) if segment_vocab_size > 0 else None
         self.embed_proj = nn.Linear(embedding_size, hidden_size, bias=False) if embedding_size != hidden_size else None
         self.layerNorm = LayerNorm(hidden_size, eps=layer_norm_eps)
         self.dropout = nn.Dropout(dropout_rate)
@@ -202,7 +204,7 @@ class DebertaV2(BERT):
         self._max_rel = max_rel
         super().__init__(cfg)
         if self.relative_attention:
-            self.rel_embeddings = nn.Embedding(2 * self._att_span, self.hidden_size)
+            self.rel_embeddings = uninitialized_embedding(2 * self._att_span, self.hidden_size)
             if "layer_norm" in self.norm_rel_ebd.lower():
                 self.rel_layerNorm = LayerNorm(self.hidden_size, eps=self.layer_norm_eps)
             self.relative_positions = RelativePositionsEncodingDebertaV2(0, 0, self.position_buckets, self._max_rel)

@@ -12,6 +12,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from bert4torch.layers._transformer import uninitialized_embedding
+
 from ._config import EncoderConfig
 from .bert import BERT, bert_weight_map
 
@@ -44,7 +46,7 @@ class ERNIE(BERT):
     def __init__(self, config: EncoderConfig | None = None, /, **options: Any) -> None:
         super().__init__(config, **options)
         if self.use_task_id:
-            self.embeddings.task_type_embeddings = nn.Embedding(self.task_type_vocab_size, self.embedding_size)
+            self.embeddings.task_type_embeddings = uninitialized_embedding(self.task_type_vocab_size, self.embedding_size)
             self.init_model_weights(self.embeddings.task_type_embeddings)
 
     def _split_inputs(self, inputs: Any) -> dict[str, Any]:

@@ -14,6 +14,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from bert4torch.layers._transformer import uninitialized_embedding
+
 from ._config import EncoderConfig
 from .bert import BERT, bert_weight_map
 
@@ -52,7 +54,7 @@ class UIE(BERT):
         self.linear_start = nn.Linear(self.hidden_size, 1)
         self.linear_end = nn.Linear(self.hidden_size, 1)
         if self.use_task_id:
-            self.embeddings.task_type_embeddings = nn.Embedding(self.task_type_vocab_size, self.embedding_size)
+            self.embeddings.task_type_embeddings = uninitialized_embedding(self.task_type_vocab_size, self.embedding_size)
         for module in (self.linear_start, self.linear_end):
             self.init_model_weights(module)
 
