@@ -88,7 +88,9 @@ def test_early_stopping_patience_and_restore_best() -> None:
     es = EarlyStopping(monitor="val_loss", patience=1, restore_best_weights=True)
     model = compiled()
     snapshots = []
-    snap = LambdaCallback(on_epoch_end=lambda g, e, logs: snapshots.append({k: v.clone() for k, v in model.unwrap().state_dict().items()}))
+    snap = LambdaCallback(
+        on_epoch_end=lambda g, e, logs: snapshots.append({k: v.clone() for k, v in model.unwrap().state_dict().items()})
+    )
     h = model.fit(loader(), epochs=6, callbacks=[FakeMetric(), snap, es], verbose=0)
     assert h.history["val_loss"] == [1.0, 0.5, 0.6, 0.7] and es.stopped_at == 3
     assert state_equal(model.unwrap().state_dict(), snapshots[1])
@@ -104,7 +106,8 @@ def test_reduce_lr_on_plateau() -> None:
             logs["val"] = 1.0
 
     model = compiled(lr=0.1)
-    model.fit(loader(), epochs=5, callbacks=[Flat(), ReduceLROnPlateau(monitor="val", factor=0.5, patience=2, min_lr=0.03)], verbose=0)
+    reduce = ReduceLROnPlateau(monitor="val", factor=0.5, patience=2, min_lr=0.03)
+    model.fit(loader(), epochs=5, callbacks=[Flat(), reduce], verbose=0)
     # epoch 1 sets best; epochs 2-3 stall -> 0.05; epochs 4-5 stall -> max(0.025, 0.03)
     assert model.optimizer.param_groups[0]["lr"] == pytest.approx(0.03)
     with pytest.raises(ValueError, match="factor"):

@@ -153,7 +153,9 @@ def test_metrics_builtin_dict_and_named() -> None:
     assert set(logs) == {"loss", "accuracy", "rouge", "bleu", "f1"}
     assert logs["bleu"] == 0.25 and logs["f1"] == 0.75
     regression = BaseModel(nn.Sequential(nn.Linear(4, 1), nn.Flatten(0)))
-    regression.compile(nn.MSELoss(), torch.optim.SGD(regression.parameters(), lr=0.01), metrics=["mae", "mse", "mape", "msle"])
+    regression.compile(
+        nn.MSELoss(), torch.optim.SGD(regression.parameters(), lr=0.01), metrics=["mae", "mse", "mape", "msle"]
+    )
     x, _ = xy(8)
     h = regression.fit([(x, x[:, 0].abs())], epochs=1, verbose=0)
     assert set(h.history) == {"loss", "mae", "mse", "mape", "msle"}

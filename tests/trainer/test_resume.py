@@ -165,8 +165,8 @@ def test_in_process_resume_after_an_exception(tmp_path: Path) -> None:
     ref_hist = ref.fit(data(), epochs=3, verbose=0)
     crashed = build()
     with pytest.raises(KeyboardInterrupt):
-        crashed.fit(data(), epochs=3, callbacks=[Checkpoint(save_dir=tmp_path, method="step", step_interval=5), Crash()],
-                    verbose=0)
+        every5 = Checkpoint(save_dir=tmp_path, method="step", step_interval=5)
+        crashed.fit(data(), epochs=3, callbacks=[every5, Crash()], verbose=0)
     resumed = build()
     assert resumed.resume_from_checkpoint(tmp_path).endswith("checkpoint-000000010.pt")  # mid accumulation window
     hist = resumed.fit(data(), epochs=3, verbose=0)

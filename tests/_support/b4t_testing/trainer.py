@@ -42,9 +42,9 @@ def collate(batch: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> tup
     return [torch.stack(tokens), torch.stack(segments)], torch.stack(labels)
 
 
-def token_loader(n: int = 48, batch_size: int = 8, shuffle: bool = True, seed: int = 0, **kwargs) -> DataLoader:  # type: ignore[no-untyped-def]
+def token_loader(n: int = 48, batch_size: int = 8, shuffle: bool = True, seed: int = 0) -> DataLoader:
     """A shuffling DataLoader of :func:`token_data` in the original's batch convention."""
-    return DataLoader(TensorDataset(*token_data(n, seed)), batch_size=batch_size, shuffle=shuffle, collate_fn=collate, **kwargs)
+    return DataLoader(TensorDataset(*token_data(n, seed)), batch_size=batch_size, shuffle=shuffle, collate_fn=collate)
 
 
 def mlp(seed: int = 0, width: int = 16) -> nn.Module:

@@ -82,7 +82,9 @@ class RDropLoss(nn.Module):
             y_pred1, y_pred2, y_true = args
             loss_sup = (self.loss_sup(y_pred1, y_true) + self.loss_sup(y_pred2, y_true)) / 2
         else:
-            raise TypeError(f"RDropLoss takes (y_pred, y_true) or (y_pred1, y_pred2, y_true), got {len(args)} arguments")
+            raise TypeError(
+                f"RDropLoss takes (y_pred, y_true) or (y_pred1, y_pred2, y_true), got {len(args)} arguments"
+            )
         loss_rdrop1 = self.loss_rdrop(F.log_softmax(y_pred1, dim=-1), F.softmax(y_pred2, dim=-1))
         loss_rdrop2 = self.loss_rdrop(F.log_softmax(y_pred2, dim=-1), F.softmax(y_pred1, dim=-1))
         return loss_sup + torch.mean(loss_rdrop1 + loss_rdrop2) / 4 * self.alpha

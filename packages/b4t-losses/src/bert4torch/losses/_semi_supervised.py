@@ -20,7 +20,8 @@ class UDALoss(nn.Module):
     then their ``u`` augmentations. The unsupervised term is ``KL(softmax(orig).detach() || softmax(aug))``
     (batch mean). With a training-signal-annealing schedule, labelled rows whose true-class probability is already
     at or above the threshold ``eta(t) * (end_p - start_p) + start_p`` are dropped from the supervised term, where
-    ``t = global_step / total_steps`` and ``eta`` is ``t`` (linear), ``exp(5 (t - 1))`` (exp) or ``1 - exp(-5 t)`` (log).
+    ``t = global_step / total_steps`` and ``eta`` is ``t`` (linear), ``exp(5 (t - 1))`` (exp) or
+    ``1 - exp(-5 t)`` (log).
 
     Args:
         tsa_schedule: None, ``'linear_schedule'``, ``'exp_schedule'`` or ``'log_schedule'``.

@@ -616,7 +616,9 @@ class BaseModel(nn.Module):
             "version": CHECKPOINT_VERSION,
             "model": self.unwrap().state_dict(),
             "optimizer": None if self.optimizer is None else self.optimizer.state_dict(),
-            "schedulers": [s.state_dict() if callable(getattr(s, "state_dict", None)) else None for s in self._schedulers],
+            "schedulers": [
+                s.state_dict() if callable(getattr(s, "state_dict", None)) else None for s in self._schedulers
+            ],
             "scaler": None if self._scaler is None else self._scaler.state_dict(),
             # Gradients of an unfinished accumulation window: without them the next step would differ.
             "grads": [p.grad for p in trainable] if mid_window else None,

@@ -41,7 +41,9 @@ class Checkpoint(Callback):
         save_dir: str | os.PathLike[str] | None = None,
         keep_last: int | None = 2,
     ) -> None:
-        self._init_checkpoint(checkpoint_path, optimizer_path, steps_params_path, method, step_interval, save_dir, keep_last)
+        self._init_checkpoint(
+            checkpoint_path, optimizer_path, steps_params_path, method, step_interval, save_dir, keep_last
+        )
 
     def _init_checkpoint(
         self,
@@ -117,7 +119,9 @@ class Evaluator(Checkpoint):
         keep_last: int | None = 2,
     ) -> None:
         check_choice("mode", mode, ("max", "min"))
-        self._init_checkpoint(checkpoint_path, optimizer_path, steps_params_path, method, step_interval, save_dir, keep_last)
+        self._init_checkpoint(
+            checkpoint_path, optimizer_path, steps_params_path, method, step_interval, save_dir, keep_last
+        )
         self.monitor = monitor
         self.mode = mode
         self.verbose = verbose
@@ -141,4 +145,5 @@ class Evaluator(Checkpoint):
             super().process(epoch, step, logs)
         if self.verbose and self.trainer.is_master():
             shown = ", ".join(f"{k}: {v:.5f}" if isinstance(v, float) else f"{k}: {v}" for k, v in perf.items())
-            print(f"[{self.method} {epoch + 1 if self.method == 'epoch' else step}] {shown}, best_{self.monitor}: {self.best_perf:.5f}")
+            where = epoch + 1 if self.method == "epoch" else step
+            print(f"[{self.method} {where}] {shown}, best_{self.monitor}: {self.best_perf:.5f}")

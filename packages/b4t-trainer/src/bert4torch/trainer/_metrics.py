@@ -63,7 +63,8 @@ def resolve_metrics(metrics: Any) -> list[ResolvedMetric]:
     for m in metrics:
         if isinstance(m, str):
             if m not in BUILTIN_METRICS:
-                raise ValueError(f"unknown metric {m!r}; built-in: {sorted(BUILTIN_METRICS)}.{closest_hint(m, BUILTIN_METRICS)}")
+                hint = closest_hint(m, BUILTIN_METRICS)
+                raise ValueError(f"unknown metric {m!r}; built-in: {sorted(BUILTIN_METRICS)}.{hint}")
             resolved.append(BUILTIN_METRICS[m])
         elif isinstance(m, Mapping):
             for name, fn in m.items():
@@ -84,7 +85,9 @@ def compute_metrics(resolved: list[ResolvedMetric], y_pred: Any, y_true: Any, lo
             value = fn(y_pred, y_true)
             if name is None:
                 if not isinstance(value, Mapping):
-                    raise TypeError(f"metric function {fn!r} must return a dict of values (or be given as {{'name': fn}})")
+                    raise TypeError(
+                        f"metric function {fn!r} must return a dict of values (or be given as {{'name': fn}})"
+                    )
                 for k, v in value.items():
                     logs[k] = to_float(v)
             else:

@@ -107,7 +107,10 @@ class EarlyStopping(_Monitor):
             if self.restore_best_weights and self.best_weights is not None:
                 self.trainer.unwrap().load_state_dict(self.best_weights)
             if self.verbose and self.trainer.is_master():
-                print(f"EarlyStopping: {self.monitor} did not improve for {self.wait} {self.method}s; stopping at {when + 1}")
+                print(
+                    f"EarlyStopping: {self.monitor} did not improve for {self.wait} {self.method}s; "
+                    f"stopping at {when + 1}"
+                )
 
 
 class ReduceLROnPlateau(_Monitor):
