@@ -1,5 +1,6 @@
 """BaseModelDDP on CPU/gloo with 2 processes equals a hand-written DistributedDataParallel loop, prints only on the
-master, and its checkpoints move between DDP and a single process (see tests/assets/trainer/ddp_worker.py)."""
+master, its checkpoints move between DDP and a single process, and a DDP run resumed from its epoch-2 checkpoint
+ends equal to the uninterrupted one (see tests/assets/trainer/ddp_worker.py)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ def check_results(out: Path, proc: subprocess.CompletedProcess[str]) -> None:
         assert r["optimizer_equal"], r
         assert r["ddp_to_single"], r
         assert r["single_to_ddp"], r
+        assert r["ddp_resume_exact"], r
+        assert r["resumed_history_epochs"] == 3, r
         assert r["checkpoints"] == ["checkpoint-000000016.pt", "checkpoint-000000024.pt"]
         assert not any(k.startswith("module.") for k in r["ckpt_keys"])
     assert [r["printed_progress"] for r in results] == [True, False]

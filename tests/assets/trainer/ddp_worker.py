@@ -89,6 +89,15 @@ def main() -> None:
     result["single_to_ddp"] = nested_equal(back.module.state_dict(), ours.module.state_dict()) and nested_equal(
         back.optimizer.state_dict(), ours.optimizer.state_dict()
     )
+    # DDP resume: from the checkpoint taken after epoch 2, the last epoch is replayed to the same weights.
+    resumed = BaseModelDDP(mlp(3), master_rank=0)
+    resumed.compile(nn.CrossEntropyLoss(), optimizer(resumed))
+    resumed.resume_from_checkpoint(out / "ckpt" / "checkpoint-000000016.pt")
+    history = resumed.fit(loader, epochs=EPOCHS, verbose=0)
+    result["ddp_resume_exact"] = nested_equal(resumed.module.state_dict(), ours.module.state_dict()) and nested_equal(
+        resumed.optimizer.state_dict(), ours.optimizer.state_dict()
+    )
+    result["resumed_history_epochs"] = len(history.history["loss"])
     (out / f"rank{rank}.json").write_text(json.dumps(result), encoding="utf-8")
     dist.barrier()
     dist.destroy_process_group()
