@@ -126,6 +126,8 @@ def test_keep_last_prunes_only_after_success(tmp_path: Path) -> None:
 
 
 def test_resume_errors(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="compile"):
+        BaseModel(mlp(0)).resume_from_checkpoint(tmp_path)
     with pytest.raises(FileNotFoundError, match="no readable checkpoint"):
         _compiled().resume_from_checkpoint(tmp_path)
     torch.save({"weights": 1}, tmp_path / "checkpoint-000000001.pt")
@@ -138,6 +140,9 @@ def test_resume_errors(tmp_path: Path) -> None:
                   scheduler=torch.optim.lr_scheduler.StepLR(torch.optim.SGD(other.parameters(), lr=0.1), 1))
     with pytest.raises(ValueError, match="schedulers"):
         other.resume_from_checkpoint(tmp_path / "b")
+    weights_only = BaseModel(mlp(1))
+    weights_only.load_weights(next((tmp_path / "b").iterdir()))  # load_weights reads a checkpoint's weights
+    assert nested_equal(weights_only.unwrap().state_dict(), model.unwrap().state_dict())
 
 
 def test_in_process_resume_after_an_exception(tmp_path: Path) -> None:

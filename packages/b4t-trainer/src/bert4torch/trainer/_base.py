@@ -695,8 +695,14 @@ class BaseModel(nn.Module):
             The file loaded.
 
         Raises:
+            RuntimeError: called before :meth:`compile`.
             FileNotFoundError: the folder holds no readable checkpoint.
         """
+        if self.optimizer is None:
+            raise RuntimeError(
+                "call compile() before resume_from_checkpoint(): the optimizer and schedulers are restored too "
+                "(for the weights alone use load_weights(), which also reads these checkpoint files)"
+            )
         path = os.fspath(path)
         candidates = list_checkpoints(path) if os.path.isdir(path) else [path]
         errors = []
