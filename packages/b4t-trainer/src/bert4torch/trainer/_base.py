@@ -445,6 +445,7 @@ class BaseModel(nn.Module):
             # Also after a crash inside fit: the next fit starts fresh unless resumed again.
             d["_fit_target"] = None
             d["_resume"] = None
+            d["_pending_epoch"] = None
             d["_data_iter"] = None  # shuts DataLoader workers down now rather than whenever the model is freed
 
     def _begin_fit(self, history: History) -> tuple[int, int]:
@@ -457,6 +458,9 @@ class BaseModel(nn.Module):
             d["_data_pass"] = 0
             d["_data_iter"] = None
             d["_window_backwards"] = 0
+            d["nan_steps"] = 0
+            # Gradients left by an earlier fit that stopped inside an accumulation window must not leak in.
+            self.optimizer.zero_grad()
             return 0, 0
         t = state["trainer"]
         d["global_step"] = t["global_step"]
