@@ -193,7 +193,7 @@ def test_do_tokenize_unk_keeps_one_token_per_unknown_character(cased) -> None:
     tokens = per_char.tokenize(text)[1:-1]
     assert tokens.count("[UNK]") == 1 and len(tokens) >= 3
     offs = per_char.encode(text, return_offsets="transformers")[2][1:-1]
-    assert offs[tokens.index("[UNK]")] == [2, 3]
+    assert offs[tokens.index("[UNK]")] == (2, 3)
     assert [text[a:b] for a, b in offs] == [text[a:b] if t == "[UNK]" else cased.stem(t) for t, (a, b) in zip(tokens, offs)]
     assert "".join(text[a:b] for a, b in offs) == text
 
@@ -222,7 +222,7 @@ def test_token_translate_and_pre_tokenize(cased) -> None:
     ids, _, offs = pre.encode(text, return_offsets="transformers")
     expected = [vocab["Zürich"]] + cased.encode("Zürichsee")[0][1:-1]
     assert ids[1:-1] == expected
-    assert offs[1] == [0, 6] and offs[2][0] == 7 and offs[-2][1] == len(text)
+    assert offs[1] == (0, 6) and offs[2][0] == 7 and offs[-2][1] == len(text)
 
 
 def test_decode_follows_the_documented_rules(cased, chinese) -> None:

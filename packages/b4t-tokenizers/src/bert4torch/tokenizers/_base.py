@@ -9,12 +9,11 @@ from typing import Any, Literal, Union
 from ._trie import Trie
 from ._utils import strict_kwargs
 
-Offsets = list  # list[list[int]] per token: rematch indices, or [start, end] in the 'transformers' form
 TextOrTokens = Union[str, Sequence[str]]
-# [start, end) into the original text; [0, 0] for an added start/end token (a real token is never empty), so the
-# list is already the 'transformers' offsets form and needs no second pass.
-_Span = list[int]
-_NO_SPAN = (0, 0)
+# (start, end) into the original text; (0, 0) for an added start/end token (a real token is never empty), so the
+# list is already the 'transformers' offsets form, equal to HF's ``Encoding.offsets``, with no second pass. Tuples
+# rather than lists: the cyclic GC stops tracking tuples of ints, so keeping many encodings stays cheap.
+_Span = tuple[int, int]
 
 
 def truncate_plan(maxlen: int, index: int | Sequence[int], lengths: Sequence[int]) -> list[int]:
@@ -150,11 +149,11 @@ class TokenizerBase:
         if start is not None:
             ids.insert(0, start)
             if spans is not None:
-                spans.insert(0, [0, 0])
+                spans.insert(0, (0, 0))
         if end is not None:
             ids.append(end)
             if spans is not None:
-                spans.append([0, 0])
+                spans.append((0, 0))
         return ids, spans
 
     def encode(
@@ -177,8 +176,8 @@ class TokenizerBase:
             truncate_from: ``'right'`` removes tokens just before the end token, ``'left'`` just after the start
                 token; an int is the index to remove at.
             return_offsets: True adds, per token, the list of original character indices it covers (``[]`` for
-                added start/end tokens; the ``rematch`` form); ``'transformers'`` adds ``[start, end)`` pairs with
-                ``[0, 0]`` for added start/end tokens, equal to HF ``tokenizers``' offsets.
+                added start/end tokens; the ``rematch`` form); ``'transformers'`` adds ``(start, end)`` pairs with
+                ``(0, 0)`` for added start/end tokens, equal to HF ``tokenizers``' ``Encoding.offsets``.
 
         Returns:
             ``[token_ids, segment_ids]`` plus ``offsets`` when asked; for a batch each is a list over the batch.

@@ -190,9 +190,9 @@ class Tokenizer(TokenizerBase):
         spans: list[_Span] = []
         self._spans_into(norm, word_re, ids, spans)
         if index is not None:
-            spans = [[index[a] + base, index[b - 1] + 1 + base] for a, b in spans]
+            spans = [(index[a] + base, index[b - 1] + 1 + base) for a, b in spans]
         elif base:
-            spans = [[a + base, b + base] for a, b in spans]
+            spans = [(a + base, b + base) for a, b in spans]
         return ids, spans
 
     def _spans_into(self, norm: str, word_re: re.Pattern[str], ids: list[int], spans: list[_Span]) -> None:
@@ -209,10 +209,10 @@ class Tokenizer(TokenizerBase):
             start = find(word, pos)
             if rel.__class__ is int:
                 pos = start + rel  # type: ignore[operator]
-                add_span([start, pos])
+                add_span((start, pos))
             else:
                 for a, b in rel:  # type: ignore[union-attr]
-                    add_span([start + a, start + b])
+                    add_span((start + a, start + b))
                 pos = start + len(word)
 
     def _encode_body(
@@ -230,7 +230,7 @@ class Tokenizer(TokenizerBase):
                 ids.append(vocab[m.group()])
                 if spans is not None:
                     spans += seg_spans  # type: ignore[operator]
-                    spans.append([m.start(), m.end()])
+                    spans.append(m.span())
                 pos = m.end()
             seg_ids, seg_spans = self._segment(text[pos:], pos, with_offsets)
             ids += seg_ids
@@ -258,7 +258,7 @@ class Tokenizer(TokenizerBase):
             if norm in self._token_dict or word in self._specials:
                 ids.append(self._token_dict.get(norm, self._token_dict.get(word, self._unk_id)))
                 if spans is not None:
-                    spans.append([start, start + len(word)])
+                    spans.append((start, start + len(word)))
             else:
                 sub = self._with_specials_free(word, start, with_offsets)
                 ids += sub[0]
@@ -275,7 +275,7 @@ class Tokenizer(TokenizerBase):
         finally:
             self._pre_tokenize = saved
         if spans is not None and base:
-            spans = [[a + base, b + base] for a, b in spans]
+            spans = [(a + base, b + base) for a, b in spans]
         return ids, spans
 
     def _with_specials(self, text: Any, with_offsets: bool) -> tuple[list[int], list[_Span] | None]:
@@ -288,16 +288,16 @@ class Tokenizer(TokenizerBase):
                     words = self._ascii_word_re.findall(norm)
                     return [self._fast_start, *chain.from_iterable(map(self._word_ids.__getitem__, words)), self._fast_end], None
                 ids = [self._fast_start]
-                spans = [[0, 0]]
+                spans = [(0, 0)]
                 self._spans_into(norm, self._ascii_word_re, ids, spans)
                 ids.append(self._fast_end)
-                spans.append([0, 0])
+                spans.append((0, 0))
                 return ids, spans
             else:
                 ids, spans = self._encode_body(text, with_offsets)
             ids = [self._fast_start, *ids, self._fast_end]
             if spans is not None:
-                spans = [[0, 0], *spans, [0, 0]]
+                spans = [(0, 0), *spans, (0, 0)]
             return ids, spans
         return super()._with_specials(text, with_offsets)
 
@@ -317,15 +317,23 @@ class Tokenizer(TokenizerBase):
             first_texts.__class__ is str
             and second_texts is None
             and maxlen is None
-            and not return_offsets
             and self._fast
             and first_texts.isascii()
             and first_texts.isprintable()
             and not (self._special_first_ascii and self._has_special(first_texts))
         ):
-            words = self._ascii_word_re.findall(first_texts.lower() if self._do_lower_case else first_texts)
-            ids = [self._fast_start, *chain.from_iterable(map(self._word_ids.__getitem__, words)), self._fast_end]
-            return [ids, [0] * len(ids)]
+            norm = first_texts.lower() if self._do_lower_case else first_texts
+            if not return_offsets:
+                words = self._ascii_word_re.findall(norm)
+                ids = [self._fast_start, *chain.from_iterable(map(self._word_ids.__getitem__, words)), self._fast_end]
+                return [ids, [0] * len(ids)]
+            if return_offsets is True or return_offsets == "transformers":
+                ids = [self._fast_start]
+                spans: list[_Span] = [(0, 0)]
+                self._spans_into(norm, self._ascii_word_re, ids, spans)
+                ids.append(self._fast_end)
+                spans.append((0, 0))
+                return [ids, [0] * len(ids), spans if return_offsets is not True else self._rematch_form(spans)]
         return super().encode(first_texts, second_texts, maxlen, pattern, truncate_from, return_offsets)
 
     encode.__doc__ = TokenizerBase.encode.__doc__
