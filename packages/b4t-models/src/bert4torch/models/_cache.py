@@ -26,6 +26,18 @@ The cache passed in is never modified (new entries are concatenated into new ten
 cache, and :meth:`KVCache.reorder` picks batch rows for beam search. The first call with an empty cache (or None)
 processes the prompt; later calls pass only the new token ids. Padding is read from the token ids (or an explicit
 mask) of each call and accumulated in ``key_mask``, so later calls need no mask.
+
+Families
+--------
+* Decoder-only (gpt, gpt2, gpt2_ml, llama, qwen2, transformer_xl): ``model([ids], past_key_values=cache,
+  use_cache=True) -> (logits, cache)``; ``cross_attn`` is ``()``. Transformer-XL's ``mems`` are this cache: its
+  relative attention needs only past keys/values, so no hidden states are stored.
+* Encoder-decoder (t5 variants, bart, transformer): the first call ``model([[enc_ids], [dec_ids]], use_cache=True)``
+  fills ``cross_attn`` and ``encoder_mask``; later calls pass ``[None, [new_dec_ids]]`` (the encoder is not run
+  again) and get ``([decoder_hidden, logits], cache)``. The standalone decoders (``t5_decoder``, ``decoder``) take
+  ``[ids, encoder_hidden, encoder_mask]`` first and ``[ids, None, None]`` afterwards.
+* T5 adds its bucketed position bias from index positions: relative distances do not change under left padding.
+* XLNet is bidirectional and takes no cache.
 """
 
 from __future__ import annotations
