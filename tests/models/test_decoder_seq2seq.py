@@ -199,3 +199,25 @@ def test_generic_transformer_cache_and_own_weights(model: str, tmp_path: Path) -
     with torch.inference_mode():
         args = [[enc], [dec]] if model == "transformer" else [dec, torch.ones(2, 6, 32), None]
         assert torch.equal(again(args)[-1], ours(args)[-1])
+
+
+def test_original_style_t5_pegasus_config_builds_mt5(tmp_path: Path) -> None:
+    import json
+
+    torch.manual_seed(0)
+    ref = _mt5_ref().eval()
+    ref.save_pretrained(tmp_path)
+    # the hand-written config style of the original's t5_pegasus / mt5 (PLM_config.md), with model='mt5.1.1'
+    original = {"hidden_size": 32, "intermediate_size": 37, "num_attention_heads": 4, "attention_head_size": 8,
+                "num_hidden_layers": 2, "num_decoder_layers": 3, "vocab_size": 99, "hidden_act": "gelu_new",
+                "relative_attention_num_buckets": 8, "relative_attention_max_distance": 20, "attention_scale": False,
+                "is_dropout": True, "segment_vocab_size": 0, "hidden_dropout_prob": 0.1, "max_position_embeddings": 512}
+    (tmp_path / "bert4torch_config.json").write_text(json.dumps(original))
+    # transformers v5 ties mT5's head to the embedding when saving; real mt5/t5_pegasus files carry lm_head.weight
+    ours = build_transformer_model(config_path=tmp_path / "bert4torch_config.json", checkpoint_path=tmp_path,
+                                   model="mt5.1.1", tie_word_embeddings=True).eval()
+    assert ours.config.is_gated and not ours.config.scale_decoder_outputs
+    enc, dec = _ids(2, 5, seed=12), _ids(2, 4, seed=13)
+    with torch.inference_mode():
+        theirs = ref(input_ids=enc, decoder_input_ids=dec).logits
+        assert (ours([[enc], [dec]])[-1] - theirs).abs().max().item() <= ATOL
