@@ -221,3 +221,26 @@ def test_original_style_t5_pegasus_config_builds_mt5(tmp_path: Path) -> None:
     with torch.inference_mode():
         theirs = ref(input_ids=enc, decoder_input_ids=dec).logits
         assert (ours([[enc], [dec]])[-1] - theirs).abs().max().item() <= ATOL
+
+
+def test_t5_v11_untied_head_from_a_real_style_checkpoint(tmp_path: Path) -> None:
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    torch.manual_seed(0)
+    ref = _t511_ref().eval()
+    ref.save_pretrained(tmp_path)
+    # real t5 v1.1 / mT5 checkpoints: tie_word_embeddings false and a separate lm_head.weight
+    head = torch.randn(99, 32, generator=torch.Generator().manual_seed(3))
+    state = load_file(tmp_path / "model.safetensors")
+    save_file({**state, "lm_head.weight": head}, tmp_path / "model.safetensors")
+    config = json.loads((tmp_path / "config.json").read_text())
+    config.update(tie_word_embeddings=False, scale_decoder_outputs=None)
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    ours = build(tmp_path, "t5.1.1")
+    assert not ours.config.tie_word_embeddings and not ours.config.scale_decoder_outputs
+    enc, dec = _ids(2, 5, seed=14), _ids(2, 4, seed=15)
+    with torch.inference_mode():
+        hidden = ref(input_ids=enc, decoder_input_ids=dec, output_hidden_states=True).decoder_hidden_states[-1]
+        assert (ours([[enc], [dec]])[-1] - hidden @ head.T).abs().max().item() <= ATOL
