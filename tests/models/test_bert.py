@@ -267,3 +267,13 @@ def test_return_model_config_and_custom_class(hf_pretraining):
     assert config["hidden_size"] == 32
     ids, seg, _ = random_inputs()
     assert model([ids, seg]).shape == (3, 11, 3)
+
+
+def test_omitted_segment_ids_mean_segment_zero(hf_pretraining):
+    ref, path = hf_pretraining
+    ours = _ours(path)
+    ids, seg, mask = random_inputs()
+    with torch.no_grad():
+        got = ours([ids])
+        expected = ref.bert(input_ids=ids, attention_mask=mask).last_hidden_state
+    assert_close_masked(got, expected, mask)

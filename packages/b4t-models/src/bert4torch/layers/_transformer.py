@@ -139,6 +139,9 @@ class BertEmbeddings(nn.Module):
                 emb = emb + self.word_embeddings(segment_ids)
             else:
                 emb = emb + self.segment_embeddings(segment_ids)
+        elif self.segment_vocab_size > 0 and not self.shared_segment_embeddings:
+            # segment ids omitted: segment 0 everywhere, as the checkpoint was trained (and as transformers does)
+            emb = emb + self.segment_embeddings.weight[0]
         if self.position_type == "absolute":
             emb = emb + self._absolute_positions(position_ids, emb.shape[1], emb.device)
         elif self.position_type == "sinusoid":
