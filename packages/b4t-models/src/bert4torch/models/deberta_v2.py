@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint as grad_checkpoint
 
 from bert4torch.layers import BertLayer, ConvLayer, LayerNorm, MultiHeadAttentionLayer, RelativePositionsEncodingDebertaV2
 
@@ -249,7 +250,13 @@ class DebertaV2(BERT):
         layer_inputs = [hidden_states, mask, conditional_emb, position_ids]
         for l_i, layer in enumerate(self.encoderLayer):
             layer_inputs = self.apply_on_layer_begin(l_i, layer_inputs)
-            out = layer(layer_inputs[0], layer_inputs[1], layer_inputs[2], rel_embeddings=rel_embeddings, relative_pos=relative_pos)
+            def run(h, m, c, layer=layer):  # noqa: ANN001, ANN202
+                return layer(h, m, c, rel_embeddings=rel_embeddings, relative_pos=relative_pos)
+
+            if self.gradient_checkpoint and self.training:
+                out = grad_checkpoint(run, layer_inputs[0], layer_inputs[1], layer_inputs[2], use_reentrant=False)
+            else:
+                out = run(layer_inputs[0], layer_inputs[1], layer_inputs[2])
             if l_i == 0 and self.conv_kernel_size > 0:
                 out = self.conv(embedding_output, out, self._input_mask)
             layer_inputs[0] = out
