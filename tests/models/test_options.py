@@ -154,3 +154,19 @@ def test_checkpoint_load_builds_on_meta_without_random_init(ckpt, monkeypatch):
     assert model.mlmDecoder.weight is model.embeddings.word_embeddings.weight
     state = load_checkpoint(path)
     assert torch.equal(model.embeddings.word_embeddings.weight, state["bert.embeddings.word_embeddings.weight"])
+
+
+def test_roformer_custom_position_ids_reach_the_rotary_layers():
+    opts = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, max_position=64)
+    torch.manual_seed(0)
+    model = build_transformer_model(model="roformer", custom_position_ids=True, **opts).eval()
+    ids, seg, _ = random_inputs()
+    arange = torch.arange(ids.shape[1]).expand_as(ids)
+    with torch.no_grad():
+        default = build_transformer_model(model="roformer", **opts)
+        default.load_state_dict(model.state_dict())
+        assert torch.allclose(model([ids, seg, arange]), default.eval()([ids, seg]), atol=1e-6)
+        shifted = model([ids, seg, arange + 5])
+    # RoPE depends on relative positions only: a constant shift changes nothing
+    assert torch.allclose(shifted, model([ids, seg, arange]), atol=1e-5)
+    assert not torch.allclose(model([ids, seg, arange.flip(1)]), shifted, atol=1e-3)

@@ -22,6 +22,9 @@ The contract (for family authors):
   *unused*: reported, never an error, because the original loaded full pretraining checkpoints into bare encoders.
 * Parameters the model knows cannot be in a pretrained checkpoint (conditional LayerNorm ``dense1/dense2``,
   ``layer_add_embs``) are listed by ``model.expected_new_parameters()`` and are initialised, not reported missing.
+* Tied parameters (the MLM decoder and the word embedding): the loader calls ``model.untie_weights()`` first, loads
+  both names separately, treats a parameter as present when its tie source (``model.tied_parameters()``) was
+  loaded, and calls ``model.tie_weights()`` last, which re-ties unless the checkpoint stores two different matrices.
 * The inverse map for saving is derived (:func:`invert_weight_map`), never written twice: the first checkpoint key
   that names a parameter wins.
 """
