@@ -160,6 +160,9 @@ def test_roformer_custom_position_ids_reach_the_rotary_layers():
     opts = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, max_position=64)
     torch.manual_seed(0)
     model = build_transformer_model(model="roformer", custom_position_ids=True, **opts).eval()
+    with torch.no_grad():  # larger weights than the init so attention is far from uniform and positions matter
+        for p in model.parameters():
+            p.uniform_(-0.3, 0.3)
     ids, seg, _ = random_inputs()
     arange = torch.arange(ids.shape[1]).expand_as(ids)
     with torch.no_grad():
@@ -168,5 +171,5 @@ def test_roformer_custom_position_ids_reach_the_rotary_layers():
         assert torch.allclose(model([ids, seg, arange]), default.eval()([ids, seg]), atol=1e-6)
         shifted = model([ids, seg, arange + 5])
     # RoPE depends on relative positions only: a constant shift changes nothing
-    assert torch.allclose(shifted, model([ids, seg, arange]), atol=1e-5)
+    assert torch.allclose(shifted, model([ids, seg, arange]), atol=1e-4)
     assert not torch.allclose(model([ids, seg, arange.flip(1)]), shifted, atol=1e-3)
