@@ -299,7 +299,9 @@ def test_word_caches_are_bounded(helpers, monkeypatch) -> None:
         text = f"w{i}a w{i}b w{i}c"  # never-repeating words
         tok.encode(text)
         tok.encode(text, return_offsets=True)
-        sizes.append((len(tok._word_ids), len(tok._word_spans)))
+        tok.encode([text, text + " x"])
+        caches = (tok._word_ids, tok._word_spans, tok._chunk_ids, tok._chunk_spans)
+        sizes.append(tuple(map(len, caches)))
     assert max(max(s) for s in sizes) <= 50
     assert tok.encode("w1a w1b")[0] == Tokenizer(helpers.CASED_VOCAB, do_lower_case=False).encode("w1a w1b")[0]
 

@@ -229,8 +229,10 @@ class TokenizerBase:
             if single:
                 ids = self._with_specials(first_texts, False)[0]
                 return [ids, [0] * len(ids)]
-            with_specials = self._with_specials
-            batch_ids = [with_specials(t, False)[0] for t in first_texts]
+            batch_ids = self._batch_ids(first_texts)
+            if batch_ids is None:
+                with_specials = self._with_specials
+                batch_ids = [with_specials(t, False)[0] for t in first_texts]
             return [batch_ids, [[0] * len(ids) for ids in batch_ids]]
         if single:
             firsts: Sequence[Any] = [first_texts]
@@ -293,6 +295,10 @@ class TokenizerBase:
             out = [all_ids[0], all_segs[0]]
             return out + [all_offs[0]] if with_offsets else out
         return [all_ids, all_segs, all_offs] if with_offsets else [all_ids, all_segs]
+
+    def _batch_ids(self, texts: Sequence[Any]) -> list[list[int]] | None:
+        """A faster whole-batch path for subclasses; None means "encode text by text"."""
+        return None
 
     @staticmethod
     def _rematch_form(spans: Any) -> list[list[int]]:
