@@ -50,3 +50,29 @@ def test_documented_flow_trains(tmp_path):
     model.fit(loader, epochs=1, steps_per_epoch=4, callbacks=[AdversarialTraining("fgm")], verbose=0)
     assert not torch.equal(before, model.bert.embeddings.word_embeddings.weight)
     assert model.predict([ids[:2], torch.zeros_like(ids[:2])]).shape == (2, 2)
+
+
+def test_built_model_is_a_trainer_model_as_in_0_2_5(tmp_path):
+    """v0.2.5 examples call compile/fit on build_transformer_model's result (e.g. UniLM seq2seq)."""
+    from bert4torch.trainer import BaseModel as TrainerBaseModel
+
+    torch.manual_seed(0)
+    tr.BertForPreTraining(tr.BertConfig(**TINY)).save_pretrained(str(tmp_path))
+    model = build_transformer_model(tmp_path / "config.json", tmp_path, application="unilm", with_mlm=True)
+    assert isinstance(model, TrainerBaseModel)
+    ids = torch.randint(1, 99, (8, 6))
+    seg = torch.tensor([[0, 0, 0, 1, 1, 1]]).expand(8, 6)
+
+    def collate_fn(batch):
+        token_ids = torch.stack([b for b in batch])
+        return [token_ids, seg[: len(batch)]], token_ids
+
+    def loss(outputs, target):
+        _, mlm = outputs
+        return nn.functional.cross_entropy(mlm[:, :-1].reshape(-1, mlm.shape[-1]), target[:, 1:].reshape(-1))
+
+    model.compile(loss=loss, optimizer=optim.Adam(model.parameters(), lr=1e-3))
+    model.fit(DataLoader(list(ids), batch_size=4, collate_fn=collate_fn), epochs=1, steps_per_epoch=2, verbose=0)
+    out = model.predict([ids[:2], seg[:2]])
+    assert out[1].shape == (2, 6, 99)
+    assert model(ids[:2], seg[:2])[1].shape == (2, 6, 99)  # unpacked arguments work too

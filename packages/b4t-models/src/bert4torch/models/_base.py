@@ -114,8 +114,13 @@ class BERT_BASE(nn.Module):  # noqa: N801 - the original's public name
         return torch.zeros(keep.shape, dtype=dtype, device=keep.device).masked_fill_(~keep, torch.finfo(dtype).min)
 
     # ------------------------------------------------------------------------------------------------ forward
-    def forward(self, inputs: Any) -> Any:
-        """Run ``apply_embeddings``, ``apply_main_layers`` and ``apply_final_layers`` on the list input."""
+    def forward(self, *inputs: Any) -> Any:
+        """Run ``apply_embeddings``, ``apply_main_layers`` and ``apply_final_layers``.
+
+        Takes the original's single list (``model([token_ids, segment_ids])``) or the same items as separate
+        arguments (``model(token_ids, segment_ids)``, which is how the trainer unpacks a batch's list).
+        """
+        inputs = inputs[0] if len(inputs) == 1 else list(inputs)
         outputs = self.apply_embeddings(inputs)
         outputs = self.apply_main_layers(outputs)
         return self.apply_final_layers(outputs)

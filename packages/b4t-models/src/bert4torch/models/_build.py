@@ -13,6 +13,8 @@ Contract:
   the checkpoint tensors are assigned into them (no random init, one copy in memory); parameters the checkpoint
   does not provide are then allocated and initialised. Custom classes are built normally and copied into.
 * ``return_model_config=True`` returns ``(model, config_dict)``.
+* With b4t-trainer installed the returned model is also a ``bert4torch.trainer.BaseModel`` (``compile``/``fit``),
+  as at v0.2.5; ``forward`` accepts the list or the unpacked items, so the trainer's unpacking works.
 """
 
 from __future__ import annotations
@@ -52,6 +54,21 @@ def _materialize(model: nn.Module) -> None:
                 torch.nn.init.zeros_(child.weight)
     if hasattr(model, "tie_weights"):
         model.tie_weights()
+
+
+def _with_trainer(model_class: type[nn.Module]) -> type[nn.Module]:
+    """At v0.2.5 every built model *was* a trainer ``BaseModel`` (``model.compile(...)``, ``model.fit(...)`` on the
+    result of ``build_transformer_model``). When b4t-trainer is installed, return a subclass that mixes it in after the
+    family class (so the family's ``forward``, ``predict``, ``save_weights`` and ``load_weights`` win); without it,
+    the class is returned unchanged."""
+    try:
+        from bert4torch.trainer import BaseModel
+    except ImportError:
+        return model_class
+    if issubclass(model_class, BaseModel):
+        return model_class
+    return type(model_class.__name__, (model_class, BaseModel), {"__module__": model_class.__module__,
+                                                                  "__doc__": model_class.__doc__})
 
 
 def build_transformer_model(
@@ -99,6 +116,7 @@ def build_transformer_model(
     elif app != "encoder":
         raise ValueError(f"unknown application={application!r}; use 'encoder', 'lm' or 'unilm'")
 
+    model_class = _with_trainer(model_class)
     config_class = getattr(model_class, "config_class", None)
     if config_class is not None:
         config = config_class.from_dict(configs, overrides=kwargs)

@@ -292,16 +292,19 @@ class CachedAttention(nn.Module):
                 v = torch.cat([past[1], v], dim=2)
         new_kv = (k, v)
         if self.num_kv_heads != self.num_heads:
-            if _SDPA_GQA:
-                # SDPA broadcasts the shared key/value heads itself: no copy of the cache per step
+            if _SDPA_GQA and q.shape[2] == 1:
+                # one query per row (a decoding step): SDPA broadcasts the shared key/value heads itself, so the
+                # growing cache is not copied; for longer queries its GQA path is slower than the fused kernel on
+                # repeated heads (measured on CPU), hence the expand below
                 out = F.scaled_dot_product_attention(
                     q, k, v, attn_mask=bias, dropout_p=self.dropout if self.training else 0.0, is_causal=is_causal,
                     scale=self.scale, enable_gqa=True,
                 )
                 return self._merge(out), new_kv
             rep = self.num_heads // self.num_kv_heads
-            k = k.repeat_interleave(rep, dim=1)
-            v = v.repeat_interleave(rep, dim=1)
+            b, _, t, d = k.shape
+            k = k[:, :, None].expand(b, self.num_kv_heads, rep, t, d).reshape(b, self.num_heads, t, d)
+            v = v[:, :, None].expand(b, self.num_kv_heads, rep, t, d).reshape(b, self.num_heads, t, d)
         out = F.scaled_dot_product_attention(
             q, k, v, attn_mask=bias, dropout_p=self.dropout if self.training else 0.0, is_causal=is_causal,
             scale=self.scale,
