@@ -180,25 +180,33 @@ class Tokenizer(TokenizerBase):
             return (self._fast_end, self._fast_start)  # type: ignore[return-value]
         return tuple(chain.from_iterable(map(self._word_ids.__getitem__, self._ascii_word_re.findall(chunk))))
 
-    def _split_chunk_spans(self, chunk: str) -> tuple[tuple[int, ...], tuple[tuple[int, int], ...]]:
+    def _split_chunk_spans(self, chunk: str) -> tuple[tuple[int, ...], int | tuple[tuple[int, int], ...]]:
+        # (ids, rel): rel is the chunk length when the chunk is one token (most are), else each token's span
         ids: list[int] = []
         spans: list[_Span] = []
         self._spans_into(chunk, self._ascii_word_re, ids, spans)
+        if len(spans) == 1 and spans[0] == (0, len(chunk)):
+            return tuple(ids), len(chunk)
         return tuple(ids), tuple(spans)
 
     def _ascii_spans(self, norm: str, ids: list[int], spans: list[_Span]) -> None:
         """``_spans_into`` for printable ASCII text, one cached chunk (word + punctuation) at a time."""
         add_span = spans.append
         get = self._chunk_spans.__getitem__
-        find = norm.find
         pos = 0
-        for chunk in norm.split():
+        # split(" ") keeps an empty chunk per extra space, so positions follow from lengths alone
+        for chunk in norm.split(" "):
             chunk_ids, rel = get(chunk)
-            ids += chunk_ids
-            start = find(chunk, pos)
-            for a, b in rel:
-                add_span((start + a, start + b))
-            pos = start + len(chunk)
+            if rel.__class__ is int:
+                ids += chunk_ids
+                add_span((pos, pos + rel))  # type: ignore[operator]
+                pos += rel + 1  # type: ignore[operator]
+            else:
+                if rel:
+                    ids += chunk_ids
+                    for a, b in rel:  # type: ignore[union-attr]
+                        add_span((pos + a, pos + b))
+                pos += len(chunk) + 1
 
     # ---- core ---------------------------------------------------------------------------------------------------
     def _has_special(self, text: str) -> bool:
