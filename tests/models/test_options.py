@@ -121,12 +121,19 @@ def test_gradient_checkpoint_gives_the_same_gradients():
 
 
 def test_token_pad_ids_and_segment_vocab_zero(ckpt):
-    model = build_transformer_model(**{**TINY, "type_vocab_size": 0}, token_pad_ids=-1)
-    ids = torch.tensor([[3, 4, 5, -1]])
+    ref, path = ckpt
+    model = _build(path, token_pad_ids=5)
+    ids, seg, _ = random_inputs()
+    ids[ids == 5] = 6
+    ids[1, -3:] = 5  # padding with id 5
+    mask = (ids != 5).long()
     with torch.no_grad():
-        out = model(ids.clamp(min=0).masked_fill(ids < 0, -1).clamp(min=0))
-    assert out.shape == (1, 4, 32)
-    assert not hasattr(model.embeddings, "segment_embeddings")
+        ours = model([ids, seg])
+        theirs = ref.bert(input_ids=ids, token_type_ids=seg, attention_mask=mask).last_hidden_state
+    assert_close_masked(ours, theirs, mask)
+    bare = build_transformer_model(**{**TINY, "type_vocab_size": 0})
+    assert not hasattr(bare.embeddings, "segment_embeddings")
+    assert bare(ids).shape == (3, 11, 32)
 
 
 def test_dropout_options_and_unknown_option():
