@@ -194,7 +194,8 @@ def test_do_tokenize_unk_keeps_one_token_per_unknown_character(cased) -> None:
     assert tokens.count("[UNK]") == 1 and len(tokens) >= 3
     offs = per_char.encode(text, return_offsets="transformers")[2][1:-1]
     assert offs[tokens.index("[UNK]")] == (2, 3)
-    assert [text[a:b] for a, b in offs] == [text[a:b] if t == "[UNK]" else cased.stem(t) for t, (a, b) in zip(tokens, offs)]
+    pieces = [text[a:b] if t == "[UNK]" else cased.stem(t) for t, (a, b) in zip(tokens, offs)]
+    assert [text[a:b] for a, b in offs] == pieces
     assert "".join(text[a:b] for a, b in offs) == text
 
 
@@ -226,7 +227,8 @@ def test_token_translate_and_pre_tokenize(cased) -> None:
 
 
 def test_decode_follows_the_documented_rules(cased, chinese) -> None:
-    assert cased.decode(cased.encode("it ' s don ' t 3 . 14 ( x ) a / b")[0]) == "it's don't 3.14(x) a/b"  # punctuation: no space before
+    # punctuation takes no space before it; "' s" re-attaches; "digit. digit" joins; no space after "(" or "/"
+    assert cased.decode(cased.encode("it ' s don ' t 3 . 14 ( x ) a / b")[0]) == "it's don't 3.14(x) a/b"
     assert chinese.decode(chinese.encode("中文，好的。English words 中")[0]) == "中文，好的。english words中"
     words = "the quick brown fox jumps over the lazy dog"
     assert cased.decode(cased.encode(words)[0]) == words  # ## pieces re-join

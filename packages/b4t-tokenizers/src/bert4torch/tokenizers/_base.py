@@ -218,7 +218,8 @@ class TokenizerBase:
             if return_offsets:
                 if single:
                     ids, spans = self._with_specials(first_texts, True)
-                    return [ids, [0] * len(ids), spans if return_offsets == "transformers" else self._rematch_form(spans)]
+                    offsets = spans if return_offsets == "transformers" else self._rematch_form(spans)
+                    return [ids, [0] * len(ids), offsets]
                 out = [self._with_specials(t, True) for t in first_texts]
                 batch_ids = [ids for ids, _ in out]
                 if return_offsets == "transformers":

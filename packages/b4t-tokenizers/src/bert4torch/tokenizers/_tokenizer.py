@@ -157,7 +157,6 @@ class Tokenizer(TokenizerBase):
         self._chunk_ids = _WordIds(self._split_chunk_ids)
         self._chunk_spans = _WordIds(self._split_chunk_spans)
         self._word_spans = _WordIds(self._split_spans)
-        self._pre_ids_cache: dict[str, int] = {}
 
     # ---- WordPiece memo entries ----------------------------------------------------------------------------------
     def _split_ids(self, word: str) -> tuple[int, ...]:
@@ -255,9 +254,9 @@ class Tokenizer(TokenizerBase):
                 pos = start + len(word)
 
     def _encode_body(
-        self, text: str, with_offsets: bool, translate: bool = True
+        self, text: str, with_offsets: bool, translate: bool = True, pre_tokenize: bool = True
     ) -> tuple[list[int], list[_Span] | None]:
-        if self._pre_tokenize is not None:
+        if pre_tokenize and self._pre_tokenize is not None:
             ids, spans = self._encode_pre_tokenized(text, with_offsets)
         elif self._special_re is not None and self._has_special(text):
             ids, spans = [], [] if with_offsets else None
@@ -299,22 +298,12 @@ class Tokenizer(TokenizerBase):
                 if spans is not None:
                     spans.append((start, start + len(word)))
             else:
-                sub = self._with_specials_free(word, start, with_offsets)
-                ids += sub[0]
+                sub_ids, sub_spans = self._encode_body(word, with_offsets, translate=False, pre_tokenize=False)
+                ids += sub_ids
                 if spans is not None:
-                    spans += sub[1]  # type: ignore[operator]
+                    spans += [(a + start, b + start) for a, b in sub_spans]  # type: ignore[union-attr]
             if found >= 0:
                 pos = found + len(word)
-        return ids, spans
-
-    def _with_specials_free(self, text: str, base: int, with_offsets: bool) -> tuple[list[int], list[_Span] | None]:
-        saved, self._pre_tokenize = self._pre_tokenize, None
-        try:
-            ids, spans = self._encode_body(text, with_offsets)
-        finally:
-            self._pre_tokenize = saved
-        if spans is not None and base:
-            spans = [(a + base, b + base) for a, b in spans]
         return ids, spans
 
     def _with_specials(self, text: Any, with_offsets: bool) -> tuple[list[int], list[_Span] | None]:
@@ -324,8 +313,8 @@ class Tokenizer(TokenizerBase):
             if text.isascii() and text.isprintable() and not (self._special_first_ascii and self._has_special(text)):
                 norm = text.lower() if self._do_lower_case else text
                 if not with_offsets:
-                    chunks = norm.split()
-                    return [self._fast_start, *chain.from_iterable(map(self._chunk_ids.__getitem__, chunks)), self._fast_end], None
+                    body = chain.from_iterable(map(self._chunk_ids.__getitem__, norm.split()))
+                    return [self._fast_start, *body, self._fast_end], None
                 ids = [self._fast_start]
                 spans = [(0, 0)]
                 self._ascii_spans(norm, ids, spans)
@@ -363,8 +352,8 @@ class Tokenizer(TokenizerBase):
         ):
             norm = first_texts.lower() if self._do_lower_case else first_texts
             if not return_offsets:
-                chunks = norm.split()
-                ids = [self._fast_start, *chain.from_iterable(map(self._chunk_ids.__getitem__, chunks)), self._fast_end]
+                body = chain.from_iterable(map(self._chunk_ids.__getitem__, norm.split()))
+                ids = [self._fast_start, *body, self._fast_end]
                 return [ids, [0] * len(ids)]
             if return_offsets is True or return_offsets == "transformers":
                 ids = [self._fast_start]

@@ -114,7 +114,9 @@ def read_vocab(path: PathLike, encoding: str = "utf-8") -> tuple[dict[str, int],
             for key in ("do_lower_case", "strip_accents"):
                 if cfg.get(key) is not None:
                     settings[key] = cfg[key]
-            names = {k: cfg[f"{k}_token"] for k in ("cls", "sep", "unk", "pad", "mask") if isinstance(cfg.get(f"{k}_token"), str)}
+            names = {
+                k: cfg[f"{k}_token"] for k in ("cls", "sep", "unk", "pad", "mask") if isinstance(cfg.get(f"{k}_token"), str)
+            }
             if names:
                 settings["special_tokens"] = names
         return vocab, settings
