@@ -209,6 +209,16 @@ def test_added_special_token_matches_hf(helpers) -> None:
     assert ids == enc.ids and [tuple(o) for o in offs] == enc.offsets
 
 
+def test_never_split_keeps_vocabulary_tokens_whole(cased) -> None:
+    vocab = cased._token_dict
+    assert "Zürich" in vocab and "##ich" in vocab
+    tok = Tokenizer(vocab, do_lower_case=True, never_split=["Zürich"])
+    assert "Zürich" in tok.never_split
+    ids, _, offs = tok.encode("ZürichZürich zürich", return_offsets="transformers")
+    assert ids[1:3] == [vocab["Zürich"]] * 2 and offs[1:3] == [(0, 6), (6, 12)]
+    assert tok.tokenize("zürich")[1:-1] == Tokenizer(vocab).tokenize("zürich")[1:-1]  # only the exact form
+
+
 def test_token_translate_and_pre_tokenize(cased) -> None:
     vocab = cased._token_dict
     assert {"The", "function", "return"} <= set(vocab)

@@ -36,6 +36,12 @@ _DECODE_CONTRACTION_RE = re.compile(r"' (re|m|s|t|ve|d|ll) ")
 _DECODE_DECIMAL_RE = re.compile(r"(\d\.) (\d)")
 
 
+def _as_list(tokens: str | Sequence[str] | None) -> list[str]:
+    if tokens is None:
+        return []
+    return [tokens] if isinstance(tokens, str) else list(tokens)
+
+
 class _WordIds(dict):  # type: ignore[type-arg]
     """``word -> tuple of ids``; a miss runs WordPiece once."""
 
@@ -66,6 +72,8 @@ class Tokenizer(TokenizerBase):
         do_tokenize_unk: an unknown character becomes one ``[UNK]`` instead of the whole word becoming ``[UNK]``.
         strip_accents: None follows ``do_lower_case`` (HF's rule).
         max_input_chars_per_word: longer words become ``[UNK]``.
+        never_split: more vocabulary tokens kept whole when they appear in the text (like ``add_special_tokens``;
+            the special tokens are always in ``self.never_split``).
         token_start, token_end, token_unk, token_pad, token_mask, add_special_tokens, pre_tokenize,
             token_translate: see :class:`TokenizerBase`.
 
@@ -85,6 +93,7 @@ class Tokenizer(TokenizerBase):
         *,
         strip_accents: bool | None = None,
         max_input_chars_per_word: int = 100,
+        never_split: Sequence[str] | None = None,
         token_start: str | None = "[CLS]",
         token_end: str | None = "[SEP]",
         token_unk: str | None = "[UNK]",
@@ -100,7 +109,7 @@ class Tokenizer(TokenizerBase):
             token_unk=token_unk,
             token_pad=token_pad,
             token_mask=token_mask,
-            add_special_tokens=add_special_tokens,
+            add_special_tokens=[*_as_list(add_special_tokens), *(never_split or ())],
             pre_tokenize=pre_tokenize,
             token_translate=token_translate,
         )
