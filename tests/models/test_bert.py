@@ -87,7 +87,7 @@ def test_save_pretrained_round_trip(hf_pretraining, tmp_path):
     assert torch.equal(a.prediction_logits, b.prediction_logits)
     assert torch.equal(a.seq_relationship_logits, b.seq_relationship_logits)
     # and ours loads its own save again, both layouts
-    for mapping, name in ((None, "a.safetensors"), ("ours", "b.bin")):
+    for mapping, name in (("checkpoint", "a.safetensors"), (None, "b.bin")):
         ours.save_weights(tmp_path / name, mapping=mapping)
         again = build_transformer_model(path / "config.json", tmp_path / name, with_pool=True, with_mlm=True, with_nsp=True).eval()
         with torch.no_grad():

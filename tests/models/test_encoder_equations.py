@@ -123,7 +123,7 @@ def test_roformer_v2_matches_equations():
 
 def test_roformer_v2_loads_its_checkpoint_layout(tmp_path):
     model = _randomize(build_transformer_model(model="roformer_v2", with_mlm=True, **TINY))
-    model.save_weights(tmp_path / "v2.safetensors")
+    model.save_weights(tmp_path / "v2.safetensors", mapping="checkpoint")
     from bert4torch.models import load_checkpoint
 
     keys = set(load_checkpoint(tmp_path / "v2.safetensors"))

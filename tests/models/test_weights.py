@@ -31,7 +31,7 @@ def test_inverse_is_derived_and_first_key_wins():
 
 def test_legacy_gamma_beta_renames(tmp_path):
     model = build_transformer_model(**TINY)
-    model.save_weights(tmp_path / "w.safetensors")
+    model.save_weights(tmp_path / "w.safetensors", prefix="")
     state = load_checkpoint(tmp_path / "w.safetensors")
     legacy = {k.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta"): v
               for k, v in state.items()}
@@ -42,6 +42,14 @@ def test_legacy_gamma_beta_renames(tmp_path):
     ids = torch.randint(1, 99, (2, 5))
     with torch.no_grad():
         assert torch.equal(again([ids, torch.zeros_like(ids)]), model.eval()([ids, torch.zeros_like(ids)]))
+
+
+def test_save_weights_default_is_the_state_dict(tmp_path):
+    model = build_transformer_model(**TINY)
+    model.save_weights(tmp_path / "s.pt")
+    again = build_transformer_model(**TINY)
+    again.load_state_dict(torch.load(tmp_path / "s.pt", weights_only=True))
+    assert set(model.variable_mapping().values()) >= {"bert.embeddings.word_embeddings.weight"}
 
 
 def test_save_weights_with_an_explicit_mapping(tmp_path):

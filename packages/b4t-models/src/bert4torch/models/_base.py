@@ -275,14 +275,32 @@ class BERT_BASE(nn.Module):  # noqa: N801 - the original's public name
             out.setdefault(key, tensor)
         return out
 
-    def save_weights(self, save_path: str | os.PathLike, mapping: dict[str, str] | str | None = None) -> None:
-        """Save weights. ``mapping=None``: the family's checkpoint layout (derived inverse of the weight map), which
-        other frameworks load; ``mapping='ours'``: our parameter names; a dict ``{our name: key}`` renames those
-        keys. ``.safetensors`` suffix writes safetensors, anything else ``torch.save``."""
-        if mapping == "ours":
+    def variable_mapping(self) -> dict[str, str]:
+        """``{our parameter name: checkpoint key}``, derived from the family's weight map (the original's method)."""
+        return invert_weight_map(self.weight_map, self.num_hidden_layers)
+
+    def save_weights(self, save_path: str | os.PathLike, mapping: dict[str, str] | str | None = None,
+                     prefix: str | None = None) -> None:
+        """Save weights.
+
+        Args:
+            save_path: ``.safetensors`` writes safetensors; any other suffix ``torch.save``.
+            mapping: None: our parameter names (the state dict, as v0.2.5 saved through its trainer, so
+                ``model.load_state_dict(torch.load(path))`` works); ``'checkpoint'``: the family's checkpoint
+                layout (the derived inverse of the weight map, loadable by other frameworks); a dict
+                ``{our name: key}``: rename those keys.
+            prefix: the original's switch: ``''`` is the same as ``mapping='checkpoint'``.
+
+        Everything saved here loads back with :meth:`load_weights` or ``build_transformer_model``.
+        """
+        if mapping == "checkpoint" or (mapping is None and prefix == ""):
+            state = self._checkpoint_state(None)
+        elif isinstance(mapping, dict):
+            state = {mapping.get(k, k): v for k, v in self.state_dict().items()}
+        elif mapping is None:
             state = dict(self.state_dict())
         else:
-            state = self._checkpoint_state(mapping if isinstance(mapping, dict) else None)
+            raise ValueError(f"mapping must be None, 'checkpoint' or a dict, got {mapping!r}")
         save_state_dict(state, save_path)
 
     def to_hf_config(self) -> dict[str, Any]:

@@ -172,6 +172,9 @@ def causal_bias_for(q_len: int, k_len: int, dtype: torch.dtype, device: torch.de
 # torch >= 2.5 lets SDPA share key/value heads across query heads (grouped-query attention) without copying
 _SDPA_GQA = tuple(int(x) for x in torch.__version__.split(".")[:2]) >= (2, 5)
 
+# largest batch * new_len for which CachedAttention fuses the q/k/v projections (see its forward)
+_FUSE_MAX_ROWS = 64
+
 RopeFn = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
 
 
@@ -268,8 +271,8 @@ class CachedAttention(nn.Module):
         Returns:
             ``(output [batch, q_len, hidden], (key, value))``: the key/value to cache for this layer.
         """
-        q = self._heads(self.q(x), self.num_heads)
         if self.cross:
+            q = self._heads(self.q(x), self.num_heads)
             if past is not None:
                 k, v = past
             elif source is not None:
@@ -277,10 +280,12 @@ class CachedAttention(nn.Module):
             else:
                 raise ValueError("cross-attention needs the encoder output or its cached projection")
         else:
-            if torch.is_grad_enabled():
+            if torch.is_grad_enabled() or x.shape[0] * x.shape[1] > _FUSE_MAX_ROWS:
+                q = self._heads(self.q(x), self.num_heads)
                 k, v = self.project_kv(x)
             else:
-                # inference: one GEMM for q, k and v instead of three (see _fused_qkv)
+                # inference on a few rows (decoding steps): one GEMM for q, k and v instead of three saves two
+                # kernel launches per layer; on long inputs the strided q/k/v slices made RoPE slower (measured)
                 weight, fused_bias = self._fused_qkv()
                 qd, kd = self.num_heads * self.head_dim, self.num_kv_heads * self.head_dim
                 q_, k_, v_ = F.linear(x, weight, fused_bias).split([qd, kd, kd], dim=-1)

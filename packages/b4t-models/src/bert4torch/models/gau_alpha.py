@@ -8,7 +8,7 @@ here is empty and keys equal to our parameter names load. No ``transformers`` cl
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -60,6 +60,3 @@ class GAU_alpha(RoFormerV2):  # noqa: N801 - the original's public name
         return GauLayer(self.hidden_size, self.attention_key_size, self.intermediate_size, self.attention_probs_dropout_prob,
                         self.hidden_act, self.dropout_rate, self.normalization, self.max_position, self.layer_norm_eps,
                         self.conditional_size)
-
-    def save_weights(self, save_path: Any, mapping: dict[str, str] | str | None = None) -> None:
-        super().save_weights(save_path, mapping="ours" if mapping is None else mapping)
