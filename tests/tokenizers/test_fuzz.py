@@ -63,6 +63,7 @@ def test_no_exception_and_sane_offsets(toks, texts) -> None:
     STRINGS_SEEN["n"] += len(texts)
     for tok in toks.values():
         ids, segs, offs = tok.encode(texts, return_offsets="transformers")
+        assert tok.encode(texts)[0] == ids  # the joined-batch ids path
         for k, text in enumerate(texts):
             _check_offsets(text, ids[k], segs[k], offs[k])
             assert tok.encode(text)[0] == ids[k]  # single and batch, ids-only and offsets paths agree

@@ -14,6 +14,10 @@ def test_english_corpus_minilm_tokenizer_json(corpus, ours_minilm, hf_minilm, he
     assert len(lines) >= 10_000
     n, bad = helpers.mismatches(ours_minilm, hf_minilm, lines)
     assert n == len(lines) and not bad, "\n".join(bad)
+    # the ids-only paths (one text at a time, and the joined batch) give the same ids
+    ref = [e.ids for e in hf_minilm.encode_batch(list(lines))]
+    assert ours_minilm.encode(list(lines))[0] == ref
+    assert [ours_minilm.encode(t)[0] for t in lines] == ref
 
 
 def test_english_corpus_pairs_minilm(corpus, ours_minilm, hf_minilm, helpers) -> None:

@@ -220,7 +220,9 @@ class TokenizerBase:
                     ids, spans = self._with_specials(first_texts, True)
                     offsets = spans if return_offsets == "transformers" else self._rematch_form(spans)
                     return [ids, [0] * len(ids), offsets]
-                out = [self._with_specials(t, True) for t in first_texts]
+                out = self._batch_spans(first_texts)
+                if out is None:
+                    out = [self._with_specials(t, True) for t in first_texts]
                 batch_ids = [ids for ids, _ in out]
                 if return_offsets == "transformers":
                     batch_spans = [spans for _, spans in out]
@@ -299,6 +301,10 @@ class TokenizerBase:
 
     def _batch_ids(self, texts: Sequence[Any]) -> list[list[int]] | None:
         """A faster whole-batch path for subclasses; None means "encode text by text"."""
+        return None
+
+    def _batch_spans(self, texts: Sequence[Any]) -> list[tuple[list[int], list[_Span]]] | None:
+        """Like ``_batch_ids`` with spans; None means "encode text by text"."""
         return None
 
     @staticmethod

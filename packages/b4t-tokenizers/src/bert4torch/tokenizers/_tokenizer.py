@@ -188,14 +188,68 @@ class Tokenizer(TokenizerBase):
             return (self._fast_end, self._fast_start)  # type: ignore[return-value]
         return tuple(chain.from_iterable(map(self._word_ids.__getitem__, self._ascii_word_re.findall(chunk))))
 
-    def _split_chunk_spans(self, chunk: str) -> tuple[tuple[int, ...], int | tuple[tuple[int, int], ...]]:
-        # (ids, rel): rel is the chunk length when the chunk is one token (most are), else each token's span
+    def _split_chunk_spans(self, chunk: str) -> tuple[tuple[int, ...], int | tuple[tuple[int, int], ...] | None]:
+        # (ids, rel): rel is the chunk length when the chunk is one token (most are), else each token's span;
+        # None marks the text separator of _batch_spans
+        if chunk == "\x00":
+            return (), None
         ids: list[int] = []
         spans: list[_Span] = []
         self._spans_into(chunk, self._ascii_word_re, ids, spans)
         if len(spans) == 1 and spans[0] == (0, len(chunk)):
             return tuple(ids), len(chunk)
         return tuple(ids), tuple(spans)
+
+    def _batch_spans(self, texts: Sequence[Any]) -> list[tuple[list[int], list[_Span]]] | None:
+        """Ids and spans (with start/end tokens) of a batch: ``_ascii_spans`` over all qualifying texts at once."""
+        fast = self._batch_fast_flags(texts)
+        if fast is None:
+            return None
+        easy = [t for t, f in zip(texts, fast) if f]
+        out: list[tuple[list[int], list[_Span]]] = []
+        if easy:
+            joined = " \x00 ".join(easy)
+            start, end = self._fast_start, self._fast_end
+            get = self._chunk_spans.__getitem__
+            ids = [start]
+            spans: list[_Span] = [(0, 0)]
+            add_span = spans.append
+            pos = 0
+            for chunk in (joined.lower() if self._do_lower_case else joined).split(" "):
+                chunk_ids, rel = get(chunk)
+                if rel.__class__ is int:
+                    ids += chunk_ids
+                    add_span((pos, pos + rel))  # type: ignore[operator]
+                    pos += rel + 1  # type: ignore[operator]
+                elif rel is None:  # the separator: close this text, open the next
+                    ids.append(end)
+                    add_span((0, 0))
+                    out.append((ids, spans))
+                    ids = [start]
+                    spans = [(0, 0)]
+                    add_span = spans.append
+                    pos = 0
+                else:
+                    if rel:
+                        ids += chunk_ids
+                        for a, b in rel:  # type: ignore[union-attr]
+                            add_span((pos + a, pos + b))
+                    pos += len(chunk) + 1
+            ids.append(end)
+            add_span((0, 0))
+            out.append((ids, spans))
+        if len(easy) == len(texts):
+            return out
+        rest = iter(out)
+        with_specials = self._with_specials
+        return [next(rest) if f else with_specials(t, True) for t, f in zip(texts, fast)]  # type: ignore[misc]
+
+    def _batch_fast_flags(self, texts: Sequence[Any]) -> list[bool] | None:
+        """Which texts may take the joined-batch path (printable ASCII, no special token); None if none may."""
+        if not self._fast or self._fast_start == self._fast_end:
+            return None
+        special = self._has_special if self._special_first_ascii else None
+        return [t.__class__ is str and t.isascii() and t.isprintable() and not (special and special(t)) for t in texts]
 
     def _ascii_spans(self, norm: str, ids: list[int], spans: list[_Span]) -> None:
         """``_spans_into`` for printable ASCII text, one cached chunk (word + punctuation) at a time."""
@@ -383,12 +437,9 @@ class Tokenizer(TokenizerBase):
         the per-text Python overhead that dominates short texts. Returns None when the fast path is off.
         """
         start, end = self._fast_start, self._fast_end
-        if not self._fast or start == end:
+        fast = self._batch_fast_flags(texts)
+        if fast is None:
             return None
-        special = self._has_special if self._special_first_ascii else None
-        fast = [
-            t.__class__ is str and t.isascii() and t.isprintable() and not (special and special(t)) for t in texts
-        ]
         easy = [t for t, f in zip(texts, fast) if f]
         out: list[list[int]] = []
         if easy:
