@@ -249,3 +249,11 @@ def test_llama_sharded_folder_loads(tmp_path: Path) -> None:
     ids = _ids(1, 5)
     with torch.inference_mode():
         assert (ours([ids]) - ref(ids).logits).abs().max().item() <= ATOL
+
+
+def test_list_and_unpacked_inputs_agree(pair) -> None:
+    fam, _, ours, _ = pair
+    ids = _ids(2, 5)
+    with torch.inference_mode():
+        assert torch.equal(ours([ids]), ours(ids))
+        assert torch.equal(ours((ids,)), ours(ids))

@@ -244,3 +244,12 @@ def test_t5_v11_untied_head_from_a_real_style_checkpoint(tmp_path: Path) -> None
     with torch.inference_mode():
         hidden = ref(input_ids=enc, decoder_input_ids=dec, output_hidden_states=True).decoder_hidden_states[-1]
         assert (ours([[enc], [dec]])[-1] - hidden @ head.T).abs().max().item() <= ATOL
+
+
+def test_list_and_unpacked_inputs_agree(pair) -> None:
+    _, _, ours, _ = pair
+    enc, dec = _ids(2, 5, seed=16), _ids(2, 3, seed=17)
+    with torch.inference_mode():
+        want = ours([[enc], [dec]])[-1]
+        assert torch.equal(ours([enc], [dec])[-1], want)
+        assert torch.equal(ours(enc, dec)[-1], want)

@@ -164,8 +164,7 @@ class GPT(DecoderBase):
 
     def forward(
         self,
-        inputs: Tensor | list[Tensor] | tuple[Tensor, ...],
-        *,
+        *inputs: Any,
         attention_mask: Tensor | None = None,
         past_key_values: KVCache | None = None,
         use_cache: bool = False,

@@ -181,8 +181,7 @@ class GPT2(DecoderBase):
 
     def forward(
         self,
-        inputs: Tensor | list[Tensor] | tuple[Tensor, ...],
-        *,
+        *inputs: Any,
         attention_mask: Tensor | None = None,
         past_key_values: KVCache | None = None,
         use_cache: bool = False,
@@ -190,7 +189,7 @@ class GPT2(DecoderBase):
         """Logits for ``[token_ids]``.
 
         Args:
-            inputs: ``[token_ids]`` (or the tensor itself), ``[batch, len]``.
+            inputs: ``[token_ids]``, ``[batch, len]``; the list, or its items unpacked (``model(token_ids)``).
             attention_mask: Optional ``[batch, len]`` 1/0 mask of real tokens for this call (left padding);
                 by default padding is ``token_pad_ids`` (None for GPT-2: no padding).
             past_key_values: Cache from a previous call (layout in ``_cache.py``).

@@ -123,8 +123,7 @@ class GPT2_ML(DecoderBase):  # noqa: N801 - the original's public name
 
     def forward(
         self,
-        inputs: Tensor | list[Tensor] | tuple[Tensor, ...],
-        *,
+        *inputs: Any,
         attention_mask: Tensor | None = None,
         past_key_values: KVCache | None = None,
         use_cache: bool = False,

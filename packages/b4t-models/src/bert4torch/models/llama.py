@@ -271,8 +271,7 @@ class Llama(DecoderBase):
 
     def forward(
         self,
-        inputs: Tensor | list[Tensor] | tuple[Tensor, ...],
-        *,
+        *inputs: Any,
         attention_mask: Tensor | None = None,
         past_key_values: KVCache | None = None,
         use_cache: bool = False,

@@ -333,9 +333,7 @@ class T5Encoder(_T5Base):
         """No tied parameters."""
         return {}
 
-    def forward(
-        self, inputs: Tensor | list[Tensor] | tuple[Tensor, ...], *, attention_mask: Tensor | None = None
-    ) -> Tensor:
+    def forward(self, *inputs: Any, attention_mask: Tensor | None = None) -> Tensor:
         """Encode ``[token_ids]``; padding is ``token_pad_ids`` unless ``attention_mask`` (1 = real) is given."""
         (token_ids,) = unpack_inputs(inputs, ("token_ids",))
         mask = attention_mask.bool() if attention_mask is not None else token_ids != self.config.token_pad_ids
@@ -375,8 +373,7 @@ class T5Decoder(_T5Base):
 
     def forward(
         self,
-        inputs: list[Tensor | None] | tuple[Tensor | None, ...],
-        *,
+        *inputs: Any,
         attention_mask: Tensor | None = None,
         past_key_values: KVCache | None = None,
         use_cache: bool = False,
@@ -463,8 +460,7 @@ class T5(_T5Base):
 
     def forward(
         self,
-        inputs: list[Any] | tuple[Any, ...],
-        *,
+        *inputs: Any,
         encoder_attention_mask: Tensor | None = None,
         decoder_attention_mask: Tensor | None = None,
         past_key_values: KVCache | None = None,

@@ -238,14 +238,25 @@ def decoder_inputs(
     return DecoderStep(position_ids=position_ids, key_mask=key_mask, bias=bias, is_causal=is_causal)
 
 
-def unpack_inputs(inputs: Tensor | list[Tensor] | tuple[Tensor, ...], names: tuple[str, ...]) -> list[Tensor]:
-    """Accept the original's one-list input convention (or a bare tensor for one input) and check its length."""
+def unpack_inputs(inputs: Any, names: tuple[str, ...]) -> list[Any]:
+    """Accept the original's one-list input (``model([a, b])``), the unpacked items (``model(a, b)``, how the trainer
+    calls a model with a batch's list) or a bare tensor for a single input, and check the count.
+
+    Args:
+        inputs: What ``forward(*inputs)`` received (a tuple), or one nested list/tensor.
+        names: The expected inputs, for the error message.
+
+    Returns:
+        The inputs as a list of ``len(names)`` items.
+    """
     if isinstance(inputs, Tensor):
         inputs = [inputs]
-    inputs = list(inputs)
-    if len(inputs) != len(names):
-        raise ValueError(f"expected inputs [{', '.join(names)}], got a list of {len(inputs)}")
-    return inputs
+    items = list(inputs)
+    if len(items) == 1 and isinstance(items[0], (list, tuple)):
+        items = list(items[0])
+    if len(items) != len(names):
+        raise ValueError(f"expected inputs [{', '.join(names)}], got {len(items)} item(s)")
+    return items
 
 
 def sinusoid_table(max_position: int, dim: int) -> Tensor:
@@ -632,8 +643,7 @@ class Transformer(DecoderBase):
 
     def forward(
         self,
-        inputs: list[Any] | tuple[Any, ...],
-        *,
+        *inputs: Any,
         encoder_attention_mask: Tensor | None = None,
         decoder_attention_mask: Tensor | None = None,
         past_key_values: KVCache | None = None,
@@ -680,8 +690,7 @@ class Decoder(DecoderBase):
 
     def forward(
         self,
-        inputs: list[Tensor | None] | tuple[Tensor | None, ...],
-        *,
+        *inputs: Any,
         attention_mask: Tensor | None = None,
         past_key_values: KVCache | None = None,
         use_cache: bool = False,

@@ -224,16 +224,14 @@ class XLNET(DecoderBase):
             "tie_word_embeddings": c.tie_word_embeddings,
         }
 
-    def forward(
-        self, inputs: Tensor | list[Tensor] | tuple[Tensor, ...], *, attention_mask: Tensor | None = None
-    ) -> Tensor:
+    def forward(self, *inputs: Any, attention_mask: Tensor | None = None) -> Tensor:
         """Logits for ``[token_ids]`` or ``[token_ids, segment_ids]`` (``[batch, len]`` each).
 
         Args:
             inputs: The ids (and optional segment ids).
             attention_mask: Optional ``[batch, len]`` 1/0 mask of real tokens; default: ``token_ids != token_pad_ids``.
         """
-        parts = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        parts = list(inputs[0]) if len(inputs) == 1 and isinstance(inputs[0], (list, tuple)) else list(inputs)
         if not 1 <= len(parts) <= 2:
             raise ValueError(f"expected inputs [token_ids] or [token_ids, segment_ids], got a list of {len(parts)}")
         token_ids = parts[0]
