@@ -135,7 +135,7 @@ def main() -> None:
                          capture_output=True, text=True, check=True).stdout.split()
     marks, largest = [int(x) for x in out[:4]], out[4]
     print(f"memory, {args.stream} texts x 8 unique words: peak RSS after each quarter {marks} MiB "
-          f"(largest cache holds {largest} entries at the end, bounded at 65536)")
+          f"(largest cache holds {largest} entries at the end, bounded at 32768 each)")
     results["stream_rss_mib"] = marks  # type: ignore[assignment]
 
     code = "import time; t = time.perf_counter(); import bert4torch.tokenizers; print(time.perf_counter() - t)"

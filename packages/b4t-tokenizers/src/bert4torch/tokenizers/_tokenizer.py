@@ -19,7 +19,7 @@ from ._utils import strict_kwargs
 from ._vocab import read_vocab
 from ._wordpiece import WordpieceTokenizer
 
-_WORD_CACHE_MAX = 1 << 16  # distinct words remembered; past this the memo is cleared (memory stays flat)
+_WORD_CACHE_MAX = 1 << 15  # entries per memo (words or chunks); past this it is cleared, so memory stays flat
 _SPACE_SPLIT_RE = re.compile(r"[^ ]+")
 
 # The original's list of CJK punctuation after which decode removes the space.
