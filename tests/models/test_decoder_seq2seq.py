@@ -253,3 +253,30 @@ def test_list_and_unpacked_inputs_agree(pair) -> None:
         want = ours([[enc], [dec]])[-1]
         assert torch.equal(ours([enc], [dec])[-1], want)
         assert torch.equal(ours(enc, dec)[-1], want)
+
+
+def test_t5_compile_and_fit_like_the_original_seq2seq_examples(tmp_path: Path) -> None:
+    trainer = pytest.importorskip("bert4torch.trainer")
+    from torch import nn, optim
+    from torch.utils.data import DataLoader
+
+    torch.manual_seed(0)
+    _mt5_ref().save_pretrained(tmp_path)
+    model = build(tmp_path, "mt5.1.1")
+    assert isinstance(model, trainer.BaseModel)
+    enc, dec = _ids(8, 6, seed=18), _ids(8, 5, seed=19)
+
+    def collate_fn(batch):  # noqa: ANN001, ANN202
+        e = torch.stack([b[0] for b in batch])
+        d = torch.stack([b[1] for b in batch])
+        return [[e], [d]], d
+
+    def loss(outputs, target):  # noqa: ANN001, ANN202
+        logits = outputs[-1]
+        return nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), target[:, 1:].reshape(-1))
+
+    model.compile(loss=loss, optimizer=optim.Adam(model.parameters(), lr=1e-2))
+    before = model.predict([[enc], [dec]])[-1]
+    model.fit(DataLoader(list(zip(enc, dec)), batch_size=4, collate_fn=collate_fn), epochs=2, verbose=0)
+    after = model.predict([[enc], [dec]])[-1]
+    assert not torch.equal(before, after)
