@@ -245,7 +245,18 @@ def test_decode_follows_the_documented_rules(cased, chinese) -> None:
     assert cased.decode([], tokens=["[CLS]", "un", "##aff", "##able", "[SEP]"]) == "unaffable"
 
 
+def test_docstring_examples() -> None:
+    import doctest
+
+    from bert4torch.tokenizers import _tokenizer
+
+    result = doctest.testmod(_tokenizer, raise_on_error=False)
+    assert result.attempted >= 1 and result.failed == 0
+
+
 def test_errors_are_raised_with_reasons(cased, helpers) -> None:
+    with pytest.raises(ValueError, match="no unknown token"):
+        Tokenizer({"a": 0})
     with pytest.raises(ValueError, match="return_offsets"):
         cased.encode("x", return_offsets="hf")
     with pytest.raises(ValueError, match="truncate_from"):

@@ -135,7 +135,9 @@ class Tokenizer(TokenizerBase):
             max_input_chars_per_word=max_input_chars_per_word,
             do_tokenize_unk=do_tokenize_unk,
         )
-        self._unk_id = vocab.get(token_unk or "[UNK]")
+        if (token_unk or "[UNK]") not in vocab:
+            raise ValueError(f"the vocabulary has no unknown token {token_unk or '[UNK]'!r} (set token_unk)")
+        self._unk_id = vocab[token_unk or "[UNK]"]
         self._set_special_ids()
         self._norm = get_normalizer(do_lower_case, self._strip_accents)
         self._word_re = WORD_RE if do_basic_tokenize else _SPACE_SPLIT_RE
@@ -156,7 +158,6 @@ class Tokenizer(TokenizerBase):
             and not self._id_translate
             and self._token_start_id is not None
             and self._token_end_id is not None
-            and all(c.isascii() for c in self._special_first)
         )
         self._fast_start, self._fast_end = self._token_start_id, self._token_end_id
         self._word_ids = _WordIds(self._split_ids)
