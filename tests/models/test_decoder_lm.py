@@ -257,3 +257,12 @@ def test_list_and_unpacked_inputs_agree(pair) -> None:
     with torch.inference_mode():
         assert torch.equal(ours([ids]), ours(ids))
         assert torch.equal(ours((ids,)), ours(ids))
+
+
+def test_original_segment_vocab_size_zero_is_accepted() -> None:
+    from bert4torch.models import ConfigError
+
+    base = dict(vocab_size=30, hidden_size=16, num_hidden_layers=1, num_attention_heads=4)
+    build_transformer_model(model="gpt2", segment_vocab_size=0, **base)  # what the original's CPM example passes
+    with pytest.raises(ConfigError, match="segment_vocab_size"):
+        build_transformer_model(model="gpt2", segment_vocab_size=2, **base)

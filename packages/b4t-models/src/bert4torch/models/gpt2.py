@@ -65,8 +65,9 @@ class GPT2Config:
             },
             # embd_pdrop is folded into dropout_rate (GPT-2 checkpoints set both equal)
             ignored=frozenset({"embd_pdrop"}),
+            # segment_vocab_size=0 is what the original's GPT-2 examples pass; GPT-2 has no segment embedding
             required_values={"scale_attn_weights": True, "scale_attn_by_inverse_layer_idx": False,
-                             "reorder_and_upcast_attn": False},
+                             "reorder_and_upcast_attn": False, "segment_vocab_size": 0},
         )
 
     def to_dict(self) -> dict[str, Any]:

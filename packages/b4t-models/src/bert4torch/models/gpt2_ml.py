@@ -53,7 +53,8 @@ class GPT2MLConfig:
             cls, data, overrides,
             aliases={"max_position_embeddings": "max_position", "hidden_dropout_prob": "dropout_rate",
                      "layer_norm_epsilon": "layer_norm_eps", "pad_token_id": "token_pad_ids"},
-            ignored=frozenset({"attention_probs_dropout_prob", "segment_vocab_size", "type_vocab_size"}),
+            ignored=frozenset({"attention_probs_dropout_prob"}),
+            required_values={"segment_vocab_size": 0, "type_vocab_size": 0},
         )
 
     def to_dict(self) -> dict[str, Any]:

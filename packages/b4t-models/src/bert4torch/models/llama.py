@@ -65,7 +65,7 @@ class LlamaConfig:
             split_attention_bias(normalize_rope_config(overrides or {})),
             aliases={"pad_token_id": "token_pad_ids", "layer_norm_eps": "rms_norm_eps",
                      "max_position": "max_position_embeddings", "hidden_dropout_prob": "dropout_rate"},
-            required_values={"pretraining_tp": 1},
+            required_values={"pretraining_tp": 1, "segment_vocab_size": 0},
         )
 
     def to_dict(self) -> dict[str, Any]:

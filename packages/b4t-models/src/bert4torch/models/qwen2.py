@@ -56,7 +56,7 @@ class Qwen2Config:
             aliases={"pad_token_id": "token_pad_ids", "max_position": "max_position_embeddings"},
             # the window size is irrelevant while use_sliding_window is False (checked below)
             ignored=frozenset({"sliding_window"}),
-            required_values={"use_sliding_window": False},
+            required_values={"use_sliding_window": False, "segment_vocab_size": 0},
         )
 
     def to_dict(self) -> dict[str, Any]:
