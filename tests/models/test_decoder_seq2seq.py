@@ -280,3 +280,20 @@ def test_t5_compile_and_fit_like_the_original_seq2seq_examples(tmp_path: Path) -
     model.fit(DataLoader(list(zip(enc, dec)), batch_size=4, collate_fn=collate_fn), epochs=2, verbose=0)
     after = model.predict([[enc], [dec]])[-1]
     assert not torch.equal(before, after)
+
+
+def test_t5_encoder_round_trips_into_t5_encoder_model(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    _t511_ref().save_pretrained(tmp_path)
+    encoder = build(tmp_path, "t5.1.1_encoder")
+    encoder.save_pretrained(tmp_path / "enc")
+    theirs = transformers.T5EncoderModel.from_pretrained(tmp_path / "enc").eval()
+    enc = _ids(2, 6, seed=20)
+    with torch.inference_mode():
+        assert (theirs(input_ids=enc).last_hidden_state - encoder([enc])).abs().max().item() <= ATOL
+    decoder = build(tmp_path, "t5.1.1_decoder")
+    decoder.save_pretrained(tmp_path / "dec")  # our format: no transformers class for a lone T5 decoder
+    again = build(tmp_path / "dec", "t5.1.1_decoder")
+    hidden = torch.randn(2, 6, 32)
+    with torch.inference_mode():
+        assert torch.equal(again([enc[:, :3], hidden, None])[-1], decoder([enc[:, :3], hidden, None])[-1])

@@ -319,6 +319,8 @@ class _T5Base(DecoderBase):
 class T5Encoder(_T5Base):
     """The T5 encoder stack (``model='t5_encoder'`` etc.): ``[token_ids] -> hidden``."""
 
+    hf_architecture: ClassVar[str | None] = "T5EncoderModel"
+
     def __init__(self, config: T5Config | None = None, /, **options: Any) -> None:
         super().__init__(config, **options)
         config = self.config
@@ -350,7 +352,10 @@ class T5Decoder(_T5Base):
 
     ``forward([token_ids, encoder_hidden, encoder_mask])`` returns ``[hidden, logits]``; with a filled cache,
     ``encoder_hidden`` and ``encoder_mask`` may be None (the cross-attention keys/values and mask are cached).
+    ``transformers`` has no decoder-only T5 class, so ``save_pretrained`` writes our own format.
     """
+
+    hf_model_type: ClassVar[str | None] = None
 
     def __init__(self, config: T5Config | None = None, /, **options: Any) -> None:
         super().__init__(config, **options)
@@ -610,6 +615,8 @@ class MT5v11Encoder(T5Encoder):
     """``model='mt5.1.1_encoder'`` (gated, unlike the original, whose name check missed the suffix)."""
 
     config_class: ClassVar[type] = MT5v11Config
+    hf_model_type: ClassVar[str | None] = "mt5"
+    hf_architecture: ClassVar[str | None] = "MT5EncoderModel"
 
 
 class T5v11Decoder(T5Decoder):
