@@ -76,3 +76,23 @@ def test_built_model_is_a_trainer_model_as_in_0_2_5(tmp_path):
     out = model.predict([ids[:2], seg[:2]])
     assert out[1].shape == (2, 6, 99)
     assert model(ids[:2], seg[:2])[1].shape == (2, 6, 99)  # unpacked arguments work too
+
+
+def test_trainer_checkpointing_works_on_a_built_model(tmp_path):
+    """Our methods must not shadow the trainer's private ones (the mixin puts the family class first)."""
+    torch.manual_seed(0)
+    model = build_transformer_model(**{k: v for k, v in TINY.items() if k != "max_position_embeddings"}, with_pool=True)
+    trainer_names = {n for n in vars(__import__("bert4torch.trainer", fromlist=["BaseModel"]).BaseModel) if n.startswith("_")}
+    ours = {n for klass in type(model).__mro__[1:] if klass.__module__.startswith("bert4torch.models") for n in vars(klass)}
+    assert not (trainer_names & ours) - {"__init__", "__module__", "__doc__", "__annotations__", "forward", "__dict__",
+                                          "__weakref__", "__qualname__", "__firstlineno__", "__static_attributes__",
+                                          "__orig_bases__", "__parameters__", "__abstractmethods__", "_abc_impl"}
+    ids = torch.randint(1, 99, (8, 6))
+    loader = DataLoader(list(zip(ids, (ids[:, 0] > 50).long())), batch_size=4,
+                        collate_fn=lambda b: ([torch.stack([x[0] for x in b]), torch.zeros(len(b), 6, dtype=torch.long)],
+                                              torch.stack([x[1] for x in b])))
+    model.compile(loss=lambda out, y: nn.functional.cross_entropy(out[1][:, :2], y), optimizer=optim.SGD(model.parameters(), lr=0.1))
+    model.fit(loader, epochs=1, steps_per_epoch=2, verbose=0)
+    if hasattr(model, "save_to_checkpoint"):
+        model.save_to_checkpoint(tmp_path / "ckpt")
+    assert model.predict([ids[:2], torch.zeros(2, 6, dtype=torch.long)], return_all=1).shape == (2, 32)

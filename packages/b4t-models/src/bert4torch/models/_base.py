@@ -267,7 +267,7 @@ class BERT_BASE(nn.Module):  # noqa: N801 - the original's public name
         """Load weights saved by :meth:`save_weights` (either key layout) or any family checkpoint."""
         return load_weights(self, checkpoint, mapping, ignore_invalid_weights=not strict or self.ignore_invalid_weights)
 
-    def _checkpoint_state(self, mapping: dict[str, str] | None) -> dict[str, torch.Tensor]:
+    def _checkpoint_layout_state(self, mapping: dict[str, str] | None) -> dict[str, torch.Tensor]:
         inverse = invert_weight_map(self.weight_map, self.num_hidden_layers) if mapping is None else mapping
         out: dict[str, torch.Tensor] = {}
         for name, tensor in self.state_dict().items():
@@ -294,7 +294,7 @@ class BERT_BASE(nn.Module):  # noqa: N801 - the original's public name
         Everything saved here loads back with :meth:`load_weights` or ``build_transformer_model``.
         """
         if mapping == "checkpoint" or (mapping is None and prefix == ""):
-            state = self._checkpoint_state(None)
+            state = self._checkpoint_layout_state(None)
         elif isinstance(mapping, dict):
             state = {mapping.get(k, k): v for k, v in self.state_dict().items()}
         elif mapping is None:
@@ -331,13 +331,23 @@ class BERT_BASE(nn.Module):  # noqa: N801 - the original's public name
         folder.mkdir(parents=True, exist_ok=True)
         config = {k: v for k, v in self.to_hf_config().items() if v is not None}
         (folder / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False))
-        save_state_dict(self._checkpoint_state(None), folder / "model.safetensors")
+        save_state_dict(self._checkpoint_layout_state(None), folder / "model.safetensors")
 
-    @torch.no_grad()
-    def predict(self, inputs: Any) -> Any:
-        """Forward in eval mode without gradients (the original's helper)."""
+    def predict(self, inputs: Any, return_all: int | None = None) -> Any:
+        """Forward in eval mode without gradients, restoring the previous mode (the original's helper).
+
+        Args:
+            inputs: the list input (or a single tensor).
+            return_all: when the output is a list, the index of the element to return (None: all).
+        """
+        was_training = self.training
         self.eval()
-        return self.forward(inputs)
+        try:
+            with torch.no_grad():
+                output = self.forward(inputs)
+        finally:
+            self.train(was_training)
+        return output if return_all is None else output[return_all]
 
 
 class LM_Mask:  # noqa: N801 - the original's public name

@@ -130,7 +130,3 @@ class ALBERT_Unshared(ALBERT):  # noqa: N801 - the original's public name
     def __init__(self, config: EncoderConfig | None = None, /, **options: Any) -> None:
         super().__init__(config, **options)
         self.weight_map = albert_weight_map(self.num_hidden_layers)  # type: ignore[misc]
-
-    def _checkpoint_state(self, mapping: dict[str, str] | None) -> dict:
-        # saving writes our names for layers 1.. (the ALBERT layout has room for one layer only)
-        return super()._checkpoint_state(mapping)

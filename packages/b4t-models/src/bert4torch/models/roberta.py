@@ -75,9 +75,9 @@ class RoBERTa(BERT):
             config.update(model_type="bert", architectures=["BertForPreTraining"])
         return config
 
-    def _checkpoint_state(self, mapping: dict[str, str] | None) -> dict[str, torch.Tensor]:
+    def _checkpoint_layout_state(self, mapping: dict[str, str] | None) -> dict[str, torch.Tensor]:
         if mapping is None and not self.roberta_position_ids:
             from ._weights import invert_weight_map
 
             mapping = invert_weight_map(bert_weight_map("bert"), self.num_hidden_layers)
-        return super()._checkpoint_state(mapping)
+        return super()._checkpoint_layout_state(mapping)
