@@ -180,3 +180,10 @@ def test_roformer_custom_position_ids_reach_the_rotary_layers():
     # RoPE depends on relative positions only: a constant shift changes nothing
     assert torch.allclose(shifted, model([ids, seg, arange]), atol=1e-4)
     assert not torch.allclose(model([ids, seg, arange.flip(1)]), shifted, atol=1e-3)
+
+
+def test_too_long_input_names_the_fix():
+    model = build_transformer_model(**TINY)
+    ids = torch.randint(1, 99, (1, 70))
+    with pytest.raises(ValueError, match="hierarchical_position"):
+        model([ids, torch.zeros_like(ids)])

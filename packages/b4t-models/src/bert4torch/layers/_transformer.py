@@ -112,6 +112,9 @@ class BertEmbeddings(nn.Module):
         table = self.position_embeddings.weight
         if self.hierarchical_position is None:
             if position_ids is None:
+                if seq_len > table.shape[0]:
+                    raise ValueError(f"sequence length {seq_len} exceeds max_position={table.shape[0]}; truncate the "
+                                     f"input or build with hierarchical_position=True")
                 return table[:seq_len].unsqueeze(0)
             return self.position_embeddings(position_ids)
         # Su Jianlin's hierarchical decomposition: p_(i*n+j) = alpha*u_i + (1-alpha)*u_j with u = (p - alpha*p_0)/(1-alpha)
