@@ -116,3 +116,20 @@ def test_roberta_name_loads_chinese_wwm_bert_layout(tmp_path):
         got = ours([ids, seg])
         r = ref(input_ids=ids, token_type_ids=seg, attention_mask=mask)
     assert_close_masked(got[1], r.prediction_logits, mask)
+
+
+def test_albert_unshared_save_pretrained_is_a_grouped_transformers_albert(tmp_path):
+    torch.manual_seed(0)
+    tr.AlbertModel(tr.AlbertConfig(**{**TINY, "embedding_size": 16})).save_pretrained(str(tmp_path / "src"))
+    model = build_transformer_model(tmp_path / "src" / "config.json", tmp_path / "src", model="albert_unshared").eval()
+    with torch.no_grad():  # make the layers really different
+        model.encoderLayer[1].feedForward.outputDense.weight.mul_(-1.5)
+    model.save_pretrained(tmp_path / "out")
+    back = tr.AlbertModel.from_pretrained(str(tmp_path / "out")).eval()
+    assert back.config.num_hidden_groups == TINY["num_hidden_layers"]
+    again = build_transformer_model(tmp_path / "out" / "config.json", tmp_path / "out", model="albert_unshared").eval()
+    ids, seg, mask = random_inputs()
+    with torch.no_grad():
+        ours = model([ids, seg])
+        assert_close_masked(back(input_ids=ids, token_type_ids=seg, attention_mask=mask).last_hidden_state, ours, mask)
+        assert torch.equal(again([ids, seg]), ours)

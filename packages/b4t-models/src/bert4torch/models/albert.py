@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from torch import nn
 
 from ._config import EncoderConfig
+from ._weights import invert_weight_map
 from .bert import BERT
 
 __all__ = ["ALBERT", "ALBERT_WEIGHT_MAP", "ALBERT_Unshared", "AlbertConfig", "albert_weight_map"]
@@ -20,10 +21,12 @@ __all__ = ["ALBERT", "ALBERT_WEIGHT_MAP", "ALBERT_Unshared", "AlbertConfig", "al
 
 @dataclass(kw_only=True)
 class AlbertConfig(EncoderConfig):
-    """ALBERT options (HF ``num_hidden_groups``/``inner_group_num`` must be 1, as in every released checkpoint)."""
+    """ALBERT options. ``inner_group_num`` must be 1; ``num_hidden_groups`` is 1 for every released checkpoint and
+    ``num_hidden_layers`` for files that ``ALBERT_Unshared.save_pretrained`` writes (one group per layer)."""
 
     hidden_act: str = "gelu_new"  # HF AlbertConfig default
-    checked: ClassVar[dict[str, tuple]] = {"num_hidden_groups": (1,), "inner_group_num": (1,)}
+    num_hidden_groups: int = 1  # layer groups in the checkpoint: 1 (shared) or num_hidden_layers (unshared)
+    checked: ClassVar[dict[str, tuple]] = {"inner_group_num": (1,)}
 
 
 _LAYER = "albert.encoder.albert_layer_groups.0.albert_layers.0."
@@ -47,10 +50,18 @@ _LAYER_MAP = {
 }
 
 
-def albert_weight_map(num_unshared_layers: int = 0) -> dict[str, str | list[str] | None]:
-    """The ALBERT map; with ``num_unshared_layers > 0`` each layer key feeds that many independent layers."""
+def albert_weight_map(num_unshared_layers: int = 0, grouped: bool = False) -> dict[str, str | list[str] | None]:
+    """The ALBERT map.
+
+    Args:
+        num_unshared_layers: > 0: the one shared checkpoint layer feeds that many independent layers.
+        grouped: the checkpoint has one layer group per layer (``albert_layer_groups.{i}`` -> ``encoderLayer.{i}``).
+    """
+    layer_prefix = _LAYER.replace("albert_layer_groups.0.", "albert_layer_groups.{}.") if grouped else _LAYER
 
     def layer_target(ours: str) -> str | list[str]:
+        if grouped:
+            return f"encoderLayer.{{}}.{ours}"
         if num_unshared_layers:
             return [f"encoderLayer.{i}.{ours}" for i in range(num_unshared_layers)]
         return f"encoderLayer.0.{ours}"
@@ -65,7 +76,7 @@ def albert_weight_map(num_unshared_layers: int = 0) -> dict[str, str | list[str]
         "albert.embeddings.token_type_ids": None,
         "albert.encoder.embedding_hidden_mapping_in.weight": "embeddings.embedding_hidden_mapping_in.weight",
         "albert.encoder.embedding_hidden_mapping_in.bias": "embeddings.embedding_hidden_mapping_in.bias",
-        **{_LAYER + k: layer_target(v) for k, v in _LAYER_MAP.items()},
+        **{layer_prefix + k: layer_target(v) for k, v in _LAYER_MAP.items()},
         "albert.pooler.weight": "pooler.weight",
         "albert.pooler.bias": "pooler.bias",
         "sop_classifier.classifier.weight": "nsp.weight",
@@ -95,6 +106,9 @@ class ALBERT(BERT):
     def __init__(self, config: EncoderConfig | None = None, /, **options: Any) -> None:
         super().__init__(config, **options)
         if self.shared_layers:
+            if self.num_hidden_groups != 1:
+                raise ValueError(f"ALBERT shares one layer group; num_hidden_groups={self.num_hidden_groups} needs "
+                                 "model='albert_unshared' with one group per layer")
             self.encoderLayer = nn.ModuleList([self.encoderLayer[0]])
 
     shared_layers: ClassVar[bool] = True
@@ -129,4 +143,20 @@ class ALBERT_Unshared(ALBERT):  # noqa: N801 - the original's public name
 
     def __init__(self, config: EncoderConfig | None = None, /, **options: Any) -> None:
         super().__init__(config, **options)
-        self.weight_map = albert_weight_map(self.num_hidden_layers)  # type: ignore[misc]
+        if self.num_hidden_groups not in (1, self.num_hidden_layers):
+            raise ValueError(f"num_hidden_groups must be 1 or num_hidden_layers, got {self.num_hidden_groups}")
+        if self.num_hidden_groups == self.num_hidden_layers and self.num_hidden_layers > 1:
+            self.weight_map = albert_weight_map(grouped=True)  # type: ignore[misc]
+        else:
+            self.weight_map = albert_weight_map(self.num_hidden_layers)  # type: ignore[misc]
+
+    def _checkpoint_layout_state(self, mapping: dict[str, str] | None) -> dict:
+        # one HF layer group per layer, so transformers' AlbertModel runs the independent layers as they are
+        if mapping is None:
+            mapping = invert_weight_map(albert_weight_map(grouped=True), self.num_hidden_layers)
+        return super()._checkpoint_layout_state(mapping)
+
+    def to_hf_config(self) -> dict[str, Any]:
+        config = super().to_hf_config()
+        config["num_hidden_groups"] = self.num_hidden_layers
+        return config
