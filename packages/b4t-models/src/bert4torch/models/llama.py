@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._cache import CachedAttention, KVCache
+from ._cache import FUSE_MAX_ROWS, CachedAttention, KVCache, fused_linear_weights
 from ._config import ConfigError
 from .transformer import (
     DecoderBase,
@@ -176,6 +177,11 @@ class LlamaFeedForward(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """The gated FFN."""
+        if not torch.is_grad_enabled() and x.shape[0] * x.shape[1] <= FUSE_MAX_ROWS:
+            # decoding steps: gate and up projections in one GEMM (see FUSE_MAX_ROWS)
+            weight, bias = fused_linear_weights(self, "_gate_up_cache", (self.intermediateDense, self.intermediateDense2))
+            gate, up = F.linear(x, weight, bias).chunk(2, dim=-1)
+            return self.outputDense(self.act(gate) * up)
         return self.outputDense(self.act(self.intermediateDense(x)) * self.intermediateDense2(x))
 
 
