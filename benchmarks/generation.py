@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
+from pathlib import Path
 
-import torch
-import transformers
+# "python benchmarks/generation.py" puts benchmarks/ first on sys.path, where tokenizers.py would shadow the
+# HF `tokenizers` package that transformers imports
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
-from bert4torch.generation import generate
-from bert4torch.models import build_transformer_model
+import torch  # noqa: E402
+import transformers  # noqa: E402
+
+from bert4torch.generation import generate  # noqa: E402
+from bert4torch.models import build_transformer_model  # noqa: E402
 
 PROMPT, NEW = 32, 128
 
