@@ -135,6 +135,8 @@ def build_transformer_model(
                      assign=use_meta)
         if use_meta:
             _materialize(transformer)
+    if hasattr(transformer, "pack_parameters"):
+        transformer.pack_parameters()  # decoder families: the weight layout for decoding steps
     transformer.configs = options  # type: ignore[assignment]  # the original exposes the merged config
     if return_model_config:
         return transformer, options

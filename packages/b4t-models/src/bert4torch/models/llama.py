@@ -13,10 +13,9 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._cache import FUSE_MAX_ROWS, CachedAttention, KVCache, fused_linear_weights
+from ._cache import FUSE_MAX_ROWS, CachedAttention, KVCache, packed_linear
 from ._config import ConfigError
 from .transformer import (
     DecoderBase,
@@ -175,13 +174,18 @@ class LlamaFeedForward(nn.Module):
         self.outputDense = nn.Linear(intermediate_size, hidden_size, bias=bias)
         self.act = activation(act)
 
+    def packed_groups(self) -> tuple[tuple[nn.Linear, ...], ...]:
+        """Gate and up projections read the same input: stored side by side (see ``pack_linears``)."""
+        return (self.intermediateDense, self.intermediateDense2), (self.outputDense,)
+
     def forward(self, x: Tensor) -> Tensor:
         """The gated FFN."""
         if not torch.is_grad_enabled() and x.shape[0] * x.shape[1] <= FUSE_MAX_ROWS:
             # decoding steps: gate and up projections in one GEMM (see FUSE_MAX_ROWS)
-            weight, bias = fused_linear_weights(self, "_gate_up_cache", (self.intermediateDense, self.intermediateDense2))
-            gate, up = F.linear(x, weight, bias).chunk(2, dim=-1)
-            return self.outputDense(self.act(gate) * up)
+            gate_up = packed_linear(x, (self.intermediateDense, self.intermediateDense2))
+            if gate_up is not None:
+                gate, up = gate_up.chunk(2, dim=-1)
+                return self.outputDense(self.act(gate) * up)
         return self.outputDense(self.act(self.intermediateDense(x)) * self.intermediateDense2(x))
 
 
