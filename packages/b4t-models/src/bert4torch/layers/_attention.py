@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._packed import packed_linear
 from ._position import RelativePositionsEncoding, RoPEPositionEncoding
 
 
@@ -79,17 +80,9 @@ class MultiHeadAttentionLayer(nn.Module):
         elif p_bias == "typical_relative":
             self.relative_positions_encoding = RelativePositionsEncoding(max_position, max_position, dk, max_relative_position)
 
-    def _fused_qkv(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """``cat(q, k, v)`` weights, rebuilt whenever a parameter object, its storage or its version changes."""
-        params = (self.q.weight, self.k.weight, self.v.weight, self.q.bias, self.k.bias, self.v.bias)
-        key = tuple((id(p), p.data_ptr(), p._version, p.dtype, p.device) for p in params)
-        cached = self.__dict__.get("_qkv_cache")
-        if cached is None or cached[0] != key:
-            with torch.no_grad():
-                weight = torch.cat([self.q.weight, self.k.weight, self.v.weight], 0)
-                bias = torch.cat([self.q.bias, self.k.bias, self.v.bias], 0)
-            self.__dict__["_qkv_cache"] = cached = (key, weight, bias)
-        return cached[1], cached[2]
+    def packed_groups(self) -> tuple[tuple[nn.Linear, ...], ...]:
+        """q, k and v read the same input: stored side by side, one GEMM at inference (see ``_packed.py``)."""
+        return ((self.q, self.k, self.v),)
 
     def _heads(self, x: torch.Tensor, size: int) -> torch.Tensor:
         return x.view(x.shape[0], x.shape[1], self.num_attention_heads, size).transpose(1, 2)
@@ -119,10 +112,10 @@ class MultiHeadAttentionLayer(nn.Module):
         """
         kv = hidden_states if encoder_hidden_states is None else encoder_hidden_states
         mask = attention_mask if encoder_hidden_states is None else encoder_attention_mask
-        if encoder_hidden_states is None and not torch.is_grad_enabled() and self.q.bias is not None:
-            # inference: one GEMM for q, k and v instead of three (the fused weight is cached, see _fused_qkv)
-            weight, bias = self._fused_qkv()
-            qkv = F.linear(hidden_states, weight, bias)
+        # inference on packed weights: one GEMM for q, k and v instead of three, on a view of their storage
+        fuse = kv is hidden_states and not torch.is_grad_enabled()
+        qkv = packed_linear(hidden_states, (self.q, self.k, self.v)) if fuse else None
+        if qkv is not None:
             dk = self.num_attention_heads * self.attention_key_size
             q_, k_, v_ = qkv.split([dk, dk, self.num_attention_heads * self.attention_head_size], dim=-1)
             q = self._heads(q_, self.attention_key_size)

@@ -33,6 +33,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint as grad_checkpoint
 
 from bert4torch.layers import LayerNorm
+from bert4torch.layers._packed import pack_model
 
 from ._config import EncoderConfig
 from ._weights import LoadReport, WeightMap, invert_weight_map, load_weights, save_state_dict
@@ -258,6 +259,18 @@ class BERT_BASE(nn.Module):  # noqa: N801 - the original's public name
         if name in self.vocab_parameters and (self.keep_tokens is not None or self.compound_tokens):
             return self._vocab_rows(tensor)
         return tensor
+
+    def pack_parameters(self) -> None:
+        """Store each attention's q/k/v weights side by side (row-major: every weight stays contiguous), so
+        inference runs them as one GEMM on a view (``bert4torch.layers._packed``). Called after loading and after
+        ``.to()``/``.half()``; values, names and parameter objects are kept."""
+        pack_model(self, column_major=False)
+
+    def _apply(self, fn: Any, recurse: bool = True) -> BERT_BASE:
+        # .to()/.half()/.cuda() give every parameter its own new tensor: pack them again
+        super()._apply(fn, recurse)
+        self.pack_parameters()
+        return self
 
     def load_weights_from_pytorch_checkpoint(self, checkpoint: Any, mapping: WeightMap | None = None) -> LoadReport:
         """Load a checkpoint strictly (the original's method name). ``mapping`` overrides the family map."""

@@ -15,7 +15,9 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from ._cache import FUSE_MAX_ROWS, CachedAttention, KVCache, packed_linear
+from bert4torch.layers._packed import packed_linear
+
+from ._cache import FUSE_MAX_ROWS, CachedAttention, KVCache
 from ._config import ConfigError
 from .transformer import (
     DecoderBase,

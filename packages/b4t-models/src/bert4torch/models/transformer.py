@@ -23,7 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._cache import CachedAttention, KVCache, attention_bias, pack_linears, position_ids_from_mask
+from bert4torch.layers._packed import pack_model
+
+from ._cache import CachedAttention, KVCache, attention_bias, position_ids_from_mask
 from ._config import ConfigError
 
 __all__ = [
@@ -329,29 +331,10 @@ class DecoderBase(nn.Module):
 
     # -- weight layout for decoding
     def pack_parameters(self) -> None:
-        """Lay the linear weights out for fast decoding steps (see :func:`~._cache.pack_linears`).
-
-        Groups a module names in ``packed_groups()`` (q/k/v, gate/up) are stored side by side; every other linear is
-        stored column-major on its own. Weights tied to another parameter (an LM head sharing the embedding) are left
-        alone. Called after loading and after ``.to()``/``.half()``; values, names and parameter objects are kept.
-        """
-        counts: dict[int, int] = {}
-        for _, p in self.named_parameters(remove_duplicate=False):
-            counts[id(p)] = counts.get(id(p), 0) + 1
-
-        def free(group: tuple[nn.Linear, ...]) -> bool:
-            return all(counts.get(id(p), 0) == 1 for lin in group for p in lin.parameters())
-
-        grouped: set[int] = set()
-        for module in self.modules():
-            groups = getattr(module, "packed_groups", None)
-            for group in groups() if groups is not None else ():
-                grouped.update(id(lin) for lin in group)
-                if free(group):
-                    pack_linears(group)
-        for module in self.modules():
-            if isinstance(module, nn.Linear) and id(module) not in grouped and free((module,)):
-                pack_linears((module,))
+        """Lay the linear weights out for decoding steps: q/k/v and gate/up side by side, every linear
+        column-major (see ``bert4torch.layers._packed``). Called after loading and after ``.to()``/``.half()``;
+        values, names and parameter objects are kept."""
+        pack_model(self, column_major=True)
 
     def _apply(self, fn: Any, recurse: bool = True) -> DecoderBase:
         # .to()/.half()/.cuda() give every parameter its own new tensor: lay them out again
@@ -364,9 +347,7 @@ class DecoderBase(nn.Module):
         """Load a checkpoint (path, folder, shards or state dict) strictly through the family's weight map."""
         from ._weights import load_weights
 
-        report = load_weights(self, checkpoint, mapping, ignore_invalid_weights=not strict)
-        self.pack_parameters()
-        return report
+        return load_weights(self, checkpoint, mapping, ignore_invalid_weights=not strict)
 
     load_weights_from_pytorch_checkpoint = load_weights
 
