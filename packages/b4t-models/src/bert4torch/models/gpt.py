@@ -20,7 +20,16 @@ from torch import Tensor, nn
 from ._cache import CachedAttention, KVCache
 from ._config import ConfigError
 from .gpt2 import GPT2FeedForward, gpt2_merge_c_attn, gpt2_split_c_attn
-from .transformer import DecoderBase, config_to_dict, decoder_inputs, output_activation, parse_config, unpack_inputs
+from .transformer import (
+    DecoderBase,
+    config_to_dict,
+    decoder_inputs,
+    decoder_outputs,
+    output_activation,
+    parse_config,
+    run_decoder_layers,
+    unpack_inputs,
+)
 
 __all__ = ["GPT", "GPTConfig", "GPT_WEIGHT_MAP"]
 
@@ -178,15 +187,9 @@ class GPT(DecoderBase):
             dtype=self.embeddings.word_embeddings.weight.dtype,
         )
         x = self.embeddings(token_ids, step.position_ids, segment_ids)
-        new_kv = []
-        for i, layer in enumerate(self.encoderLayer):
-            past = past_key_values.self_attn[i] if past_key_values is not None and past_key_values.seq_len else None
-            x, kv = layer(x, step.bias, step.is_causal, past)
-            new_kv.append(kv)
+        x, new_kv = run_decoder_layers(self.encoderLayer, x, past_key_values, step.bias, step.is_causal)
         logits = output_activation(self.dense(x), self.final_activation)
-        if not use_cache:
-            return logits
-        return logits, KVCache(self_attn=tuple(new_kv), cross_attn=(), key_mask=step.key_mask)
+        return decoder_outputs(logits, new_kv, step, use_cache)
 
     @property
     def final_activation(self) -> str:

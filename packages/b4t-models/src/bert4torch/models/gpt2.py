@@ -22,8 +22,10 @@ from .transformer import (
     activation,
     config_to_dict,
     decoder_inputs,
+    decoder_outputs,
     output_activation,
     parse_config,
+    run_decoder_layers,
     unpack_inputs,
 )
 
@@ -206,15 +208,9 @@ class GPT2(DecoderBase):
             dtype=dtype,
         )
         x = self.embeddings(token_ids, step.position_ids)
-        new_kv = []
-        for i, layer in enumerate(self.encoderLayer):
-            past = past_key_values.self_attn[i] if past_key_values is not None and past_key_values.seq_len else None
-            x, kv = layer(x, step.bias, step.is_causal, past)
-            new_kv.append(kv)
+        x, new_kv = run_decoder_layers(self.encoderLayer, x, past_key_values, step.bias, step.is_causal)
         logits = output_activation(self.dense(self.LayerNormFinal(x)), self.final_activation)
-        if not use_cache:
-            return logits
-        return logits, KVCache(self_attn=tuple(new_kv), cross_attn=(), key_mask=step.key_mask)
+        return decoder_outputs(logits, new_kv, step, use_cache)
 
 
 # HF GPT2LMHeadModel checkpoint key (after gpt2_split_c_attn) -> our parameter name.

@@ -25,8 +25,10 @@ from .transformer import (
     activation,
     config_to_dict,
     decoder_inputs,
+    decoder_outputs,
     output_activation,
     parse_config,
+    run_decoder_layers,
     unpack_inputs,
 )
 
@@ -207,8 +209,8 @@ class LlamaLayer(nn.Module):
         self.dropout = nn.Dropout(config.dropout_rate)
 
     def forward(
-        self, x: Tensor, bias: Tensor | None, is_causal: bool, past: tuple[Tensor, Tensor] | None,
-        cos: Tensor, sin: Tensor,
+        self, x: Tensor, bias: Tensor | None, is_causal: bool, cos: Tensor, sin: Tensor,
+        past: tuple[Tensor, Tensor] | None,
     ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         """One block; returns the output and this layer's new ``(key, value)``."""
 
@@ -296,15 +298,9 @@ class Llama(DecoderBase):
             dtype=x.dtype,
         )
         cos, sin = self.rotary(step.position_ids, x.dtype)
-        new_kv = []
-        for i, layer in enumerate(self.decoderLayer):
-            past = past_key_values.self_attn[i] if past_key_values is not None and past_key_values.seq_len else None
-            x, kv = layer(x, step.bias, step.is_causal, past, cos, sin)
-            new_kv.append(kv)
+        x, new_kv = run_decoder_layers(self.decoderLayer, x, past_key_values, step.bias, step.is_causal, cos, sin)
         logits = output_activation(self.lm_head(self.LayerNormFinal(x)), self.final_activation)
-        if not use_cache:
-            return logits
-        return logits, KVCache(self_attn=tuple(new_kv), cross_attn=(), key_mask=step.key_mask)
+        return decoder_outputs(logits, new_kv, step, use_cache)
 
 
 # HF LlamaForCausalLM checkpoint key -> our parameter name.

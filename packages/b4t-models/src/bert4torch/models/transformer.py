@@ -38,8 +38,10 @@ __all__ = [
     "RMSNorm",
     "activation",
     "decoder_inputs",
+    "decoder_outputs",
     "output_activation",
     "parse_config",
+    "run_decoder_layers",
 ]
 
 # Keys of a transformers config.json that describe bookkeeping, training-time or generation defaults, not the
@@ -272,6 +274,31 @@ def sinusoid_table(max_position: int, dim: int) -> Tensor:
 
 
 # --- the base of the decoder families ------------------------------------------------------------------------------
+
+
+def run_decoder_layers(
+    layers: nn.ModuleList, x: Tensor, past: KVCache | None, *args: Any
+) -> tuple[Tensor, tuple[tuple[Tensor, Tensor], ...]]:
+    """Run ``layer(x, *args, layer_past)`` down a decoder stack, each layer with its own cached ``(key, value)``.
+
+    Returns:
+        The stack's output and every layer's new ``(key, value)``, in order (the ``self_attn`` of the next cache).
+    """
+    pasts = past.self_attn if past is not None and past.seq_len else (None,) * len(layers)
+    new_kv = []
+    for layer, layer_past in zip(layers, pasts):
+        x, kv = layer(x, *args, layer_past)
+        new_kv.append(kv)
+    return x, tuple(new_kv)
+
+
+def decoder_outputs(
+    outputs: Tensor, new_kv: tuple[tuple[Tensor, Tensor], ...], step: DecoderStep, use_cache: bool
+) -> Tensor | tuple[Tensor, KVCache]:
+    """A decoder-only family's return value: ``outputs``, or ``(outputs, cache)`` when ``use_cache``."""
+    if not use_cache:
+        return outputs
+    return outputs, KVCache(self_attn=new_kv, cross_attn=(), key_mask=step.key_mask)
 
 
 class DecoderBase(nn.Module):

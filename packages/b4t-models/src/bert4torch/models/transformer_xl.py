@@ -36,8 +36,10 @@ from .transformer import (
     activation,
     config_to_dict,
     decoder_inputs,
+    decoder_outputs,
     output_activation,
     parse_config,
+    run_decoder_layers,
     unpack_inputs,
 )
 
@@ -283,11 +285,6 @@ class Transformer_XL(DecoderBase):  # noqa: N801 - the original's public name
                     k_len - token_ids.shape[1] + 1), torch.finfo(x.dtype).min)
         pos = self.dropout(distance_sinusoid(k_len, self.config.hidden_size, self.config.clamp_len, x.device))
         pos = pos.to(x.dtype)
-        new_kv = []
-        for i, layer in enumerate(self.encoderLayer):
-            x, kv = layer(x, pos, bias, past.self_attn[i] if past is not None else None)
-            new_kv.append(kv)
+        x, new_kv = run_decoder_layers(self.encoderLayer, x, past, pos, bias)
         logits = output_activation(self.dense(self.dropout(x)), self.config.final_activation)
-        if not use_cache:
-            return logits
-        return logits, KVCache(self_attn=tuple(new_kv), cross_attn=(), key_mask=step.key_mask)
+        return decoder_outputs(logits, new_kv, step, use_cache)
