@@ -6,7 +6,7 @@ test set does not leak. A character vocabulary is built from the training split 
 scratch with the trainer (``compile``/``fit``, an ``Evaluator`` keeping the best weights, FGM adversarial
 training). The test accuracy is printed next to a character-unigram baseline computed in the same run.
 
-Usage: hatch run demo [--epochs 3] [--limit N] [--out runs/sentiment]
+Usage: hatch run python examples/sentiment_classification.py [--epochs 3] [--limit N] [--out runs/sentiment]
 """
 
 from __future__ import annotations
