@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import torch
@@ -18,8 +19,11 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
-from bert4torch.models import build_transformer_model
-from bert4torch.trainer import BaseModelDDP
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "_support"))
+from b4t_testing.trainer import shutdown_distributed  # noqa: E402
+
+from bert4torch.models import build_transformer_model  # noqa: E402
+from bert4torch.trainer import BaseModelDDP  # noqa: E402
 
 LLAMA = dict(vocab_size=50, hidden_size=16, intermediate_size=24, num_hidden_layers=2, num_attention_heads=4,
              num_key_value_heads=2)
@@ -81,8 +85,7 @@ def main() -> None:
         result[f"{name}_max_diff"] = max((a[k] - b[k]).abs().max().item() for k in a)
         result[f"{name}_still_packed"] = packed_count(packed) == result[f"{name}_packed_params"]
     (Path(args.out) / f"packed{rank}.json").write_text(json.dumps(result), encoding="utf-8")
-    dist.barrier()
-    dist.destroy_process_group()
+    shutdown_distributed()
 
 
 if __name__ == "__main__":

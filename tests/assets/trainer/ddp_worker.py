@@ -22,7 +22,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "_support"))
-from b4t_testing.trainer import mlp, nested_equal  # noqa: E402
+from b4t_testing.trainer import mlp, nested_equal, shutdown_distributed  # noqa: E402
 
 from bert4torch.trainer import BaseModel, BaseModelDDP, Checkpoint  # noqa: E402
 
@@ -99,8 +99,8 @@ def main() -> None:
     )
     result["resumed_history_epochs"] = len(history.history["loss"])
     (out / f"rank{rank}.json").write_text(json.dumps(result), encoding="utf-8")
-    dist.barrier()
-    dist.destroy_process_group()
+    del ours, ref, back, resumed  # the DDP wrappers go before the process group (see shutdown_distributed)
+    shutdown_distributed()
 
 
 if __name__ == "__main__":
