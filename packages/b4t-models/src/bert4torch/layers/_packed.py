@@ -25,6 +25,7 @@ group is no longer packed.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -91,26 +92,37 @@ def _packed_weight(linears: Sequence[nn.Linear], column_major: bool) -> Tensor |
     return first.as_strided((total, width), stride, first.storage_offset())
 
 
+def _group_views(linears: Sequence[nn.Linear]) -> tuple[Tensor, Tensor | None] | None:
+    """The concatenated weight and bias of a packed group as views, or None when the group is not packed."""
+    first = linears[0].weight
+    weight = _packed_weight(linears, column_major=first.stride() == (1, sum(lin.weight.shape[0] for lin in linears)))
+    biases = [lin.bias for lin in linears]
+    if weight is None or (any(b is None for b in biases) and not all(b is None for b in biases)):
+        return None
+    if biases[0] is None:
+        return weight, None
+    head = _consecutive(biases, (1,), 1)  # type: ignore[arg-type]
+    if head is None:
+        return None
+    return weight, head.as_strided((weight.shape[0],), (1,), head.storage_offset())
+
+
 def packed_linear(x: Tensor, linears: Sequence[nn.Linear]) -> Tensor | None:
     """``cat([lin(x) for lin in linears], -1)`` as one GEMM when the group is packed (either layout).
 
     Returns None when it is not (the caller then runs the linears one by one). Inference only: through the view,
-    gradients would reach the first parameter alone.
+    gradients would reach the first parameter alone. The views are kept on the first linear, keyed by the data
+    pointers of the group's parameters, so a decoding step pays a pointer comparison rather than a layout check
+    (which costs more than a 384-wide matrix-vector product); new storage (``.to()``, loading) changes the key.
     """
-    weight = _packed_weight(linears, column_major=False)
-    if weight is None:
-        weight = _packed_weight(linears, column_major=True)
-        if weight is None:
-            return None
-    biases = [lin.bias for lin in linears]
-    if all(b is None for b in biases):
-        return F.linear(x, weight)
-    if any(b is None for b in biases):
-        return None
-    first = _consecutive(biases, (1,), 1)  # type: ignore[arg-type]
-    if first is None:
-        return None
-    return F.linear(x, weight, first.as_strided((weight.shape[0],), (1,), first.storage_offset()))
+    # _parameters, not lin.weight: nn.Module attribute lookups would cost more than the check itself
+    key = tuple(p.data_ptr() for lin in linears for p in lin._parameters.values() if p is not None)
+    cached = linears[0].__dict__.get("_packed_views")
+    if cached is None or cached[0] != key:
+        cached = (key, _group_views(linears))
+        linears[0].__dict__["_packed_views"] = cached
+    views = cached[1]
+    return None if views is None else F.linear(x, *views)
 
 
 def pack_model(model: nn.Module, *, column_major: bool) -> None:
@@ -135,3 +147,23 @@ def pack_model(model: nn.Module, *, column_major: bool) -> None:
         for module in model.modules():
             if isinstance(module, nn.Linear) and id(module) not in grouped and free((module,)):
                 pack_linears((module,), column_major=True)
+
+
+class PackedLinears:
+    """Mixin for a model whose linears are packed (put it before ``nn.Module`` in the bases).
+
+    ``pack_parameters()`` lays the weights out (the loader calls it after loading, ``build_transformer_model`` after
+    building), and ``.to()``/``.half()``/``.cuda()``, which give every parameter a new tensor, lay them out again.
+    Values, names and parameter objects are kept.
+    """
+
+    packed_column_major: ClassVar[bool] = False  # decoders: True (see the module docstring)
+
+    def pack_parameters(self) -> None:
+        """Pack the groups the submodules name (and, column-major, every other linear); see :func:`pack_model`."""
+        pack_model(self, column_major=self.packed_column_major)  # type: ignore[arg-type]
+
+    def _apply(self, fn: Any, recurse: bool = True) -> Any:
+        super()._apply(fn, recurse)  # type: ignore[misc]
+        self.pack_parameters()
+        return self

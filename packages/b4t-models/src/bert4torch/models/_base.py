@@ -33,7 +33,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint as grad_checkpoint
 
 from bert4torch.layers import LayerNorm
-from bert4torch.layers._packed import pack_model
+from bert4torch.layers._packed import PackedLinears
 
 from ._config import EncoderConfig
 from ._weights import LoadReport, WeightMap, invert_weight_map, load_weights, save_state_dict
@@ -41,7 +41,7 @@ from ._weights import LoadReport, WeightMap, invert_weight_map, load_weights, sa
 __all__ = ["BERT_BASE", "LM_Mask", "UniLM_Mask", "extend_with_language_model", "extend_with_unified_language_model"]
 
 
-class BERT_BASE(nn.Module):  # noqa: N801 - the original's public name
+class BERT_BASE(PackedLinears, nn.Module):  # noqa: N801 - the original's public name
     """Base of every encoder family: config handling, the three-stage forward, hooks, loading and saving."""
 
     config_class: ClassVar[type[EncoderConfig]] = EncoderConfig
@@ -260,18 +260,6 @@ class BERT_BASE(nn.Module):  # noqa: N801 - the original's public name
             return self._vocab_rows(tensor)
         return tensor
 
-    def pack_parameters(self) -> None:
-        """Store each attention's q/k/v weights side by side (row-major: every weight stays contiguous), so
-        inference runs them as one GEMM on a view (``bert4torch.layers._packed``). Called after loading and after
-        ``.to()``/``.half()``; values, names and parameter objects are kept."""
-        pack_model(self, column_major=False)
-
-    def _apply(self, fn: Any, recurse: bool = True) -> BERT_BASE:
-        # .to()/.half()/.cuda() give every parameter its own new tensor: pack them again
-        super()._apply(fn, recurse)
-        self.pack_parameters()
-        return self
-
     def load_weights_from_pytorch_checkpoint(self, checkpoint: Any, mapping: WeightMap | None = None) -> LoadReport:
         """Load a checkpoint strictly (the original's method name). ``mapping`` overrides the family map."""
         return load_weights(self, checkpoint, mapping, ignore_invalid_weights=self.ignore_invalid_weights)
@@ -299,8 +287,8 @@ class BERT_BASE(nn.Module):  # noqa: N801 - the original's public name
         Args:
             save_path: ``.safetensors`` writes safetensors; any other suffix ``torch.save``.
             mapping: None: our parameter names (the state dict, as v0.2.5 saved through its trainer, so
-                ``model.load_state_dict(torch.load(path))`` works); ``'checkpoint'``: the family's checkpoint
-                layout (the derived inverse of the weight map, loadable by other frameworks); a dict
+                ``model.load_state_dict(torch.load(path, weights_only=True))`` works); ``'checkpoint'``: the family's
+                checkpoint layout (the derived inverse of the weight map, loadable by other frameworks); a dict
                 ``{our name: key}``: rename those keys.
             prefix: the original's switch: ``''`` is the same as ``mapping='checkpoint'``.
 

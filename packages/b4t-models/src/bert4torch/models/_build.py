@@ -136,7 +136,7 @@ def build_transformer_model(
         if use_meta:
             _materialize(transformer)
     if hasattr(transformer, "pack_parameters"):
-        transformer.pack_parameters()  # decoder families: the weight layout for decoding steps
+        transformer.pack_parameters()  # built without a checkpoint, or just materialized: lay the weights out
     transformer.configs = options  # type: ignore[assignment]  # the original exposes the merged config
     if return_model_config:
         return transformer, options

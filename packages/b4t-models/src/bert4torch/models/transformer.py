@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bert4torch.layers._packed import pack_model
+from bert4torch.layers._packed import PackedLinears
 
 from ._cache import CachedAttention, KVCache, attention_bias, position_ids_from_mask
 from ._config import ConfigError
@@ -301,7 +301,7 @@ def decoder_outputs(
     return outputs, KVCache(self_attn=new_kv, cross_attn=(), key_mask=step.key_mask)
 
 
-class DecoderBase(nn.Module):
+class DecoderBase(PackedLinears, nn.Module):
     """What every decoder/seq2seq family shares: the ``build_transformer_model`` contract and saving.
 
     It follows the contract of ``bert4torch.models._base.BERT_BASE`` without its encoder options: ``config_class``
@@ -313,6 +313,7 @@ class DecoderBase(nn.Module):
 
     config_class: ClassVar[type]
     prefix: ClassVar[str] = ""
+    packed_column_major: ClassVar[bool] = True  # decoding steps read [in, out] weights faster (layers/_packed.py)
     hf_model_type: ClassVar[str | None] = None
     hf_architecture: ClassVar[str | None] = None
     weight_map: Mapping[str, str | list[str] | None]
@@ -355,19 +356,6 @@ class DecoderBase(nn.Module):
     def layers_in_map(self) -> int:
         """How many layer indices the weight map's ``{}`` slot can take (the deepest stack)."""
         return int(getattr(self.config, "num_hidden_layers", 0) or 0)
-
-    # -- weight layout for decoding
-    def pack_parameters(self) -> None:
-        """Lay the linear weights out for decoding steps: q/k/v and gate/up side by side, every linear
-        column-major (see ``bert4torch.layers._packed``). Called after loading and after ``.to()``/``.half()``;
-        values, names and parameter objects are kept."""
-        pack_model(self, column_major=True)
-
-    def _apply(self, fn: Any, recurse: bool = True) -> DecoderBase:
-        # .to()/.half()/.cuda() give every parameter its own new tensor: lay them out again
-        super()._apply(fn, recurse)
-        self.pack_parameters()
-        return self
 
     # -- loading and saving
     def load_weights(self, checkpoint: Any, mapping: Mapping[str, Any] | None = None, strict: bool = True) -> Any:

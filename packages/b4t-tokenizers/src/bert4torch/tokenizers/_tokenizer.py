@@ -39,7 +39,7 @@ _DECODE_DECIMAL_RE = re.compile(r"(\d\.) (\d)")
 # Offsets of ASCII text come from a shared table: _span_table()[start][length] is the tuple (start, start + length),
 # made once. A text's offsets then allocate no tuple per token, and the table's tuples are long-lived, so the
 # garbage collector stops walking millions of young ones (measured: the single-text offsets path went from 3.5x
-# to 1.7x the cost of ids). Texts longer than _SPAN_ROWS characters and longer pieces use fresh tuples.
+# to 1.5x the cost of ids). Texts longer than _SPAN_ROWS characters and longer pieces use fresh tuples.
 _SPAN_ROWS, _SPAN_LENGTHS = 1024, 32
 _SPANS: list[list[_Span]] = []
 
@@ -226,41 +226,10 @@ class Tokenizer(TokenizerBase):
         out: list[tuple[list[int], list[_Span]]] = []
         if easy:
             joined = " \x00 ".join(easy)
-            start, end = self._fast_start, self._fast_end
-            get = self._chunk_spans.__getitem__
-            ids = [start]
-            spans: list[_Span] = [(0, 0)]
-            add_span = spans.append
-            pos = 0
-            table = _span_table()
-            for chunk in (joined.lower() if self._do_lower_case else joined).split(" "):
-                chunk_ids, rel = get(chunk)
-                if rel.__class__ is int:
-                    ids += chunk_ids
-                    try:
-                        add_span(table[pos][rel])  # type: ignore[index]
-                    except IndexError:
-                        add_span((pos, pos + rel))  # type: ignore[operator]
-                    pos += rel + 1  # type: ignore[operator]
-                elif rel is None:  # the separator: close this text, open the next
-                    ids.append(end)
-                    add_span((0, 0))
-                    out.append((ids, spans))
-                    ids = [start]
-                    spans = [(0, 0)]
-                    add_span = spans.append
-                    pos = 0
-                else:
-                    if rel:
-                        ids += chunk_ids
-                        for a, b in rel:  # type: ignore[union-attr]
-                            try:
-                                add_span(table[pos + a][b - a])  # type: ignore[index]
-                            except IndexError:
-                                add_span((pos + a, pos + b))
-                    pos += len(chunk) + 1
-            ids.append(end)
-            add_span((0, 0))
+            norm = joined.lower() if self._do_lower_case else joined
+            ids, spans = self._ascii_spans(norm, [self._fast_start], [(0, 0)], done=out)
+            ids.append(self._fast_end)
+            spans.append((0, 0))
             out.append((ids, spans))
         if len(easy) == len(texts):
             return out
@@ -275,13 +244,20 @@ class Tokenizer(TokenizerBase):
         special = self._has_special if self._special_first_ascii else None
         return [t.__class__ is str and t.isascii() and t.isprintable() and not (special and special(t)) for t in texts]
 
-    def _ascii_spans(self, norm: str, ids: list[int], spans: list[_Span]) -> None:
-        """``_spans_into`` for printable ASCII text, one cached chunk (word + punctuation) at a time."""
+    def _ascii_spans(
+        self, norm: str, ids: list[int], spans: list[_Span], done: list[tuple[list[int], list[_Span]]] | None = None
+    ) -> tuple[list[int], list[_Span]]:
+        """``_spans_into`` for printable ASCII text, one cached chunk (word + punctuation) at a time.
+
+        In a joined batch (``done`` given, each text shorter than the span table) a ``\x00`` chunk ends a text:
+        its lists, closed with the end token, go to ``done`` and new ones open with the start token. Returns the
+        lists still open.
+        """
+        if done is None and len(norm) >= _SPAN_ROWS:  # beyond the table: word by word, the general path
+            self._spans_into(norm, self._ascii_word_re, ids, spans)
+            return ids, spans
         add_span = spans.append
         get = self._chunk_spans.__getitem__
-        if len(norm) >= _SPAN_ROWS:  # beyond the table: word by word, the general path
-            self._spans_into(norm, self._ascii_word_re, ids, spans)
-            return
         table = _span_table()
         pos = 0
         # split(" ") keeps an empty chunk per extra space, so positions follow from lengths alone
@@ -294,6 +270,13 @@ class Tokenizer(TokenizerBase):
                 except IndexError:  # a piece longer than the table's rows (an [UNK] word)
                     add_span((pos, pos + rel))  # type: ignore[operator]
                 pos += rel + 1  # type: ignore[operator]
+            elif rel is None:  # the text separator of a joined batch: close this text, open the next
+                ids.append(self._fast_end)
+                add_span((0, 0))
+                done.append((ids, spans))  # type: ignore[union-attr]
+                ids, spans = [self._fast_start], [(0, 0)]
+                add_span = spans.append
+                pos = 0
             else:
                 if rel:
                     ids += chunk_ids
@@ -303,6 +286,7 @@ class Tokenizer(TokenizerBase):
                         except IndexError:
                             add_span((pos + a, pos + b))
                 pos += len(chunk) + 1
+        return ids, spans
 
     # ---- core ---------------------------------------------------------------------------------------------------
     def _has_special(self, text: str) -> bool:
