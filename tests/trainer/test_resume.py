@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from b4t_testing.trainer import mlp, nested_equal
+from b4t_testing.trainer import checkpoint_names, mlp, nested_equal
 from torch import nn
 
 from bert4torch.trainer import BaseModel, CheckpointWarning
@@ -120,9 +120,9 @@ def test_keep_last_prunes_only_after_success(tmp_path: Path) -> None:
     data = [(torch.randn(4, 4), torch.randint(0, 3, (4,)))]
     for epochs in range(1, 5):
         model.fit(data, epochs=epochs, verbose=0)  # a fresh fit: one step each time
-        model.__dict__["global_step"] = epochs  # name the checkpoints 1..4
+        model.state.global_step = epochs  # name the checkpoints 1..4
         model.save_to_checkpoint(tmp_path, keep_last=2)
-    assert sorted(os.listdir(tmp_path)) == ["checkpoint-000000003.pt", "checkpoint-000000004.pt"]
+    assert checkpoint_names(tmp_path) == ["checkpoint-000000003.pt", "checkpoint-000000004.pt"]
 
 
 def test_resume_errors(tmp_path: Path) -> None:
@@ -207,7 +207,7 @@ def test_resume_from_every_step_is_exact(accum: int, tmp_path: Path) -> None:
     ref = build()
     ref_hist = ref.fit(data(), steps_per_epoch=5, epochs=3, verbose=0,
                        callbacks=[Checkpoint(save_dir=tmp_path, method="step", step_interval=1, keep_last=None)])
-    assert len(os.listdir(tmp_path)) == 15
+    assert len(checkpoint_names(tmp_path)) == 15
     for step in range(1, 15):
         resumed = build()
         resumed.resume_from_checkpoint(tmp_path / f"checkpoint-{step:09d}.pt")

@@ -14,7 +14,12 @@
 """
 
 from ._adversarial import FGM, PGD, VAT, AdversarialTraining
-from ._base import BaseModel, BaseModelDDP, BaseModelDP, CheckpointWarning
+from ._base import BaseModel, NonFiniteGradientWarning
+from ._interrupt import TrainingInterrupted
+from ._parallel import BaseModelDDP, BaseModelDP
+from ._persist import CheckpointWarning, SaveDirInUseError
+from ._state import TrainerState
+from ._trainable import trainable
 from ._callback import Callback, CallbackList, LambdaCallback
 from ._checkpoint import Checkpoint, Evaluator
 from ._data import IterDataset, ListDataset
@@ -44,11 +49,16 @@ __all__ = [
     "LambdaCallback",
     "ListDataset",
     "Logger",
+    "NonFiniteGradientWarning",
     "PGD",
     "ProgbarLogger",
     "ReduceLROnPlateau",
+    "SaveDirInUseError",
     "Tensorboard",
     "TerminateOnNaN",
+    "TrainerState",
+    "TrainingInterrupted",
     "VAT",
     "seed_everything",
+    "trainable",
 ]

@@ -41,20 +41,6 @@ class Checkpoint(Callback):
         save_dir: str | os.PathLike[str] | None = None,
         keep_last: int | None = 2,
     ) -> None:
-        self._init_checkpoint(
-            checkpoint_path, optimizer_path, steps_params_path, method, step_interval, save_dir, keep_last
-        )
-
-    def _init_checkpoint(
-        self,
-        checkpoint_path: str | None,
-        optimizer_path: str | None,
-        steps_params_path: str | None,
-        method: str,
-        step_interval: int,
-        save_dir: str | os.PathLike[str] | None,
-        keep_last: int | None,
-    ) -> None:
         check_choice("method", method, ("epoch", "step"))
         if step_interval < 1:
             raise ValueError(f"step_interval must be >= 1, got {step_interval}")
@@ -65,6 +51,16 @@ class Checkpoint(Callback):
         self.step_interval = step_interval
         self.save_dir = None if save_dir is None else os.fspath(save_dir)
         self.keep_last = keep_last
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        if self.save_dir is not None:  # refuse another run's folder before training, not at the first save
+            self.trainer.claim_save_dir(self.save_dir)
+
+    def save_resumable(self) -> str | None:
+        """Write the resumable checkpoint now (when there is a ``save_dir``); returns its path."""
+        if self.save_dir is None:
+            return None
+        return self.trainer.save_to_checkpoint(self.save_dir, keep_last=self.keep_last)
 
     def on_batch_end(self, global_step: int, local_step: int, logs: dict[str, Any] | None = None) -> None:
         if self.method == "step" and (global_step + 1) % self.step_interval == 0:
@@ -77,8 +73,7 @@ class Checkpoint(Callback):
     def process(self, epoch: int, step: int, logs: dict[str, Any] | None) -> None:
         """Write everything configured; ``epoch`` is 0-based, ``step`` counts steps done."""
         trainer = self.trainer
-        if self.save_dir is not None:
-            trainer.save_to_checkpoint(self.save_dir, keep_last=self.keep_last)
+        self.save_resumable()
         if not trainer.is_master():
             return
         fields = {**(logs or {}), "epoch": epoch + 1, "step": step}
@@ -119,8 +114,8 @@ class Evaluator(Checkpoint):
         keep_last: int | None = 2,
     ) -> None:
         check_choice("mode", mode, ("max", "min"))
-        self._init_checkpoint(
-            checkpoint_path, optimizer_path, steps_params_path, method, step_interval, save_dir, keep_last
+        Checkpoint.__init__(
+            self, checkpoint_path, optimizer_path, steps_params_path, method, step_interval, save_dir, keep_last
         )
         self.monitor = monitor
         self.mode = mode
