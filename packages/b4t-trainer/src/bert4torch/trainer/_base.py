@@ -132,9 +132,9 @@ class BaseModel(PersistMixin, nn.Module):
         dtype = {None: None, "fp16": torch.float16, "bf16": torch.bfloat16}[mixed_precision]
         st.autocast = None if dtype is None else (device_type, dtype)
         st.scaler = torch.amp.GradScaler(device_type) if mixed_precision == "fp16" else None
-        named = [(n, p) for n, p in self.named_parameters() if p.requires_grad]
-        st.trainable = [p for _, p in named]
-        st.trainable_names = [n for n, _ in named]
+        names = {id(p): n for n, p in self.unwrap().named_parameters()}  # the names a user knows (no "module.")
+        st.trainable = [p for p in self.parameters() if p.requires_grad]
+        st.trainable_names = [names.get(id(p), "?") for p in st.trainable]
         st.run_id = uuid.uuid4().hex  # a new optimizer starts a new run (a resume adopts the checkpoint's)
 
     def _device_type(self) -> str:
@@ -349,6 +349,8 @@ class BaseModel(PersistMixin, nn.Module):
             st.resume = None
             st.pending_epoch = None
             st.data_iter = None  # shuts DataLoader workers down now rather than whenever the model is freed
+            # the last batch's graph would keep memory and make the model impossible to deep-copy
+            st.train_X = st.train_y = st.output = st.loss = st.loss_detail = None
 
     def _prepare_fit(
         self,
