@@ -21,14 +21,17 @@ from ._persist import CheckpointWarning, SaveDirInUseError
 from ._state import TrainerState
 from ._trainable import trainable
 from ._callback import Callback, CallbackList, LambdaCallback
-from ._checkpoint import Checkpoint, Evaluator
+from ._checkpoint import Checkpoint
+from ._evaluator import Evaluator
 from ._data import IterDataset, ListDataset
 from ._history import History
 from ._logger import Logger
 from ._metrics import BUILTIN_METRICS
-from ._monitors import EarlyStopping, ReduceLROnPlateau, TerminateOnNaN
+from ._early_stopping import EarlyStopping
 from ._progbar import ProgbarLogger
+from ._reduce_lr import ReduceLROnPlateau
 from ._tensorboard import Tensorboard
+from ._terminate_on_nan import TerminateOnNaN
 from ._utils import seed_everything
 
 __all__ = [
