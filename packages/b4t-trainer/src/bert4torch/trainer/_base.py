@@ -127,20 +127,19 @@ class BaseModel(PersistMixin, nn.Module):
         st.clip_grad_norm = clip_grad_norm
         st.grad_accumulation_steps = grad_accumulation_steps
         st.nan_policy = nan_policy
-        st.mixed_precision = mixed_precision
-        device_type = self._device_type()
-        dtype = {None: None, "fp16": torch.float16, "bf16": torch.bfloat16}[mixed_precision]
-        st.autocast = None if dtype is None else (device_type, dtype)
-        st.scaler = torch.amp.GradScaler(device_type) if mixed_precision == "fp16" else None
+        self._setup_precision(mixed_precision)
         names = {id(p): n for n, p in self.unwrap().named_parameters()}  # the names a user knows (no "module.")
         st.trainable = [p for p in self.parameters() if p.requires_grad]
         st.trainable_names = [names.get(id(p), "?") for p in st.trainable]
         st.run_id = uuid.uuid4().hex  # a new optimizer starts a new run (a resume adopts the checkpoint's)
 
-    def _device_type(self) -> str:
-        for p in self.parameters():
-            return p.device.type
-        return "cpu"
+    def _setup_precision(self, mixed_precision: str | None) -> None:
+        st = self.state
+        st.mixed_precision = mixed_precision
+        device_type = next((p.device.type for p in self.parameters()), "cpu")
+        dtype = {None: None, "fp16": torch.float16, "bf16": torch.bfloat16}[mixed_precision]
+        st.autocast = None if dtype is None else (device_type, dtype)
+        st.scaler = torch.amp.GradScaler(device_type) if mixed_precision == "fp16" else None
 
     # ------------------------------------------------------------------ one step
 

@@ -74,4 +74,5 @@ class ReduceLROnPlateau(Monitor):
         if self.verbose and self.trainer.is_master():
             for old, group in zip(before, groups):
                 if group["lr"] != old:
-                    print(f"ReduceLROnPlateau: learning rate {old:.3g} -> {group['lr']:.3g} at {self.method} {when + 1}")
+                    new = group["lr"]
+                    print(f"ReduceLROnPlateau: learning rate {old:.3g} -> {new:.3g} at {self.method} {when + 1}")
