@@ -244,13 +244,10 @@ class BaseModel(PersistMixin, nn.Module):
         # Clipping computes the global norm anyway; without it the max-norm cannot overflow to inf.
         st = self.state
         if st.clip_grad_norm is not None:
-            total = torch.nn.utils.clip_grad_norm_(st.trainable, st.clip_grad_norm)
+            finite = math.isfinite(torch.nn.utils.clip_grad_norm_(st.trainable, st.clip_grad_norm).item())
         else:
-            grads = [p.grad for p in st.trainable if p.grad is not None]
-            if not grads:
-                return True
-            total = torch.nn.utils.get_total_norm(grads, norm_type=math.inf)
-        if math.isfinite(total.item()):
+            finite = all_finite([p.grad for p in st.trainable if p.grad is not None])
+        if finite:
             return True
         name = next(
             (n for n, p in zip(st.trainable_names, st.trainable) if p.grad is not None and not p.grad.isfinite().all()),
@@ -536,6 +533,23 @@ def _scheduler_list(scheduler: Any) -> list[Any]:
         if not callable(getattr(s, "step", None)):
             raise TypeError(f"scheduler {s!r} has no step() method")
     return found
+
+
+def all_finite(grads: list[torch.Tensor]) -> bool:
+    """Whether every gradient is finite: the fused check GradScaler runs (one kernel per device and dtype)."""
+    groups: dict[tuple[torch.device, torch.dtype], list[torch.Tensor]] = {}
+    for g in grads:
+        groups.setdefault((g.device, g.dtype), []).append(g)
+    for (device, _), group in groups.items():
+        found = torch.zeros(1, device=device)
+        try:
+            torch._amp_foreach_non_finite_check_and_unscale_(group, found, torch.ones(1, device=device))
+        except (RuntimeError, NotImplementedError):  # sparse gradients, or dtypes the fused kernel lacks
+            found = torch.stack([torch.linalg.vector_norm(g.coalesce().values() if g.is_sparse else g, math.inf)
+                                 for g in group]).isfinite().logical_not().any()
+        if found.item():
+            return False
+    return True
 
 
 def _bad_batch(batch: Any) -> None:
