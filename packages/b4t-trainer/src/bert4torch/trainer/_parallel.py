@@ -7,6 +7,7 @@ from typing import Any
 from torch import nn
 
 from ._base import BaseModel
+from ._persist import SaveDirInUseError
 
 
 class BaseModelDP(nn.DataParallel, BaseModel):
@@ -53,3 +54,20 @@ class BaseModelDDP(nn.parallel.DistributedDataParallel, BaseModel):
 
         if dist.is_initialized():
             dist.barrier()
+
+    def claim_save_dir(self, save_dir: Any) -> None:
+        """The master checks and claims the folder (run ids differ between ranks); every rank gets its verdict."""
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            return super().claim_save_dir(save_dir)
+        verdict: list[str | None] = [None]
+        if self.is_master():
+            try:
+                super().claim_save_dir(save_dir)
+            except SaveDirInUseError as exc:
+                verdict = [str(exc)]
+        dist.broadcast_object_list(verdict, src=self.master_rank)
+        if verdict[0] is not None:
+            raise SaveDirInUseError(verdict[0])
+        return None
