@@ -131,6 +131,7 @@ class BaseModel(PersistMixin, nn.Module):
         names = {id(p): n for n, p in self.unwrap().named_parameters()}  # the names a user knows (no "module.")
         st.trainable = [p for p in self.parameters() if p.requires_grad]
         st.trainable_names = [names.get(id(p), "?") for p in st.trainable]
+        st.finite_check = FiniteCheck(st.trainable)
         st.run_id = uuid.uuid4().hex  # a new optimizer starts a new run (a resume adopts the checkpoint's)
 
     def _setup_precision(self, mixed_precision: str | None) -> None:
@@ -246,7 +247,7 @@ class BaseModel(PersistMixin, nn.Module):
         if st.clip_grad_norm is not None:
             finite = math.isfinite(torch.nn.utils.clip_grad_norm_(st.trainable, st.clip_grad_norm).item())
         else:
-            finite = all_finite([p.grad for p in st.trainable if p.grad is not None])
+            finite = st.finite_check()
         if finite:
             return True
         name = next(
@@ -535,21 +536,34 @@ def _scheduler_list(scheduler: Any) -> list[Any]:
     return found
 
 
-def all_finite(grads: list[torch.Tensor]) -> bool:
-    """Whether every gradient is finite: the fused check GradScaler runs (one kernel per device and dtype)."""
-    groups: dict[tuple[torch.device, torch.dtype], list[torch.Tensor]] = {}
-    for g in grads:
-        groups.setdefault((g.device, g.dtype), []).append(g)
-    for (device, _), group in groups.items():
-        found = torch.zeros(1, device=device)
-        try:
-            torch._amp_foreach_non_finite_check_and_unscale_(group, found, torch.ones(1, device=device))
-        except (RuntimeError, NotImplementedError):  # sparse gradients, or dtypes the fused kernel lacks
-            found = torch.stack([torch.linalg.vector_norm(g.coalesce().values() if g.is_sparse else g, math.inf)
-                                 for g in group]).isfinite().logical_not().any()
-        if found.item():
-            return False
-    return True
+class FiniteCheck:
+    """Whether every gradient is finite: the fused check GradScaler runs, one kernel per device and dtype.
+
+    The parameters are grouped once (at compile) and the flag tensors kept, so a step costs one kernel and one
+    host sync per group.
+    """
+
+    def __init__(self, params: list[torch.Tensor]) -> None:
+        groups: dict[tuple[torch.device, torch.dtype], list[torch.Tensor]] = {}
+        for p in params:
+            groups.setdefault((p.device, p.dtype), []).append(p)
+        self.groups = [(ps, torch.zeros(1, device=d), torch.ones(1, device=d)) for (d, _), ps in groups.items()]
+
+    def __call__(self) -> bool:
+        for params, found, one in self.groups:
+            grads = [p.grad for p in params if p.grad is not None]
+            if not grads:
+                continue
+            found.zero_()
+            try:
+                torch._amp_foreach_non_finite_check_and_unscale_(grads, found, one)
+                bad = found.item()
+            except (RuntimeError, NotImplementedError):  # sparse gradients, or dtypes the fused kernel lacks
+                norms = [torch.linalg.vector_norm(g.coalesce().values() if g.is_sparse else g, math.inf) for g in grads]
+                bad = not torch.stack(norms).isfinite().all().item()
+            if bad:
+                return False
+        return True
 
 
 def _bad_batch(batch: Any) -> None:

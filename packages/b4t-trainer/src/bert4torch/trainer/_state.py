@@ -60,6 +60,7 @@ class TrainerState:
     mixed_precision: str | None = None
     trainable: list[Any] = field(default_factory=list)
     trainable_names: list[str] = field(default_factory=list)
+    finite_check: Any = None
     run_id: str = ""
     # what the model is
     wraps: bool = False
