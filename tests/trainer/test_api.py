@@ -30,13 +30,18 @@ EXPECTED_ALL = [
     "LambdaCallback",
     "ListDataset",
     "Logger",
+    "NonFiniteGradientWarning",
     "PGD",
     "ProgbarLogger",
     "ReduceLROnPlateau",
+    "SaveDirInUseError",
     "Tensorboard",
     "TerminateOnNaN",
+    "TrainerState",
+    "TrainingInterrupted",
     "VAT",
     "seed_everything",
+    "trainable",
 ]
 
 
@@ -72,8 +77,9 @@ def test_compile_typo_names_closest_option() -> None:
         model.compile(nn.CrossEntropyLoss(), opt, clip_grad_nrom=1.0)
     with pytest.raises(ValueError, match="Did you mean 'bf16'"):
         model.compile(nn.CrossEntropyLoss(), opt, mixed_precision="bf61")
+    model.compile(nn.CrossEntropyLoss(), opt, metrics=["acuracy"])  # could be a key of a loss's dict
     with pytest.raises(ValueError, match="Did you mean 'accuracy'"):
-        model.compile(nn.CrossEntropyLoss(), opt, metrics=["acuracy"])
+        model.fit([(torch.randn(2, 4), torch.tensor([0, 1]))], verbose=0)  # checked at the first step
     with pytest.raises(ValueError, match="not both"):
         model.compile(nn.CrossEntropyLoss(), opt, clip_grad_norm=1.0, clip_gram_norm=2.0)
     with pytest.raises(ValueError, match="conflicts"):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from b4t_testing.trainer import TinyClassifier, mlp, state_equal, token_loader
+from b4t_testing.trainer import TinyClassifier, checkpoint_names, mlp, state_equal, token_loader
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -134,7 +134,7 @@ def test_checkpoint_callback_original_paths_and_resumable_dir(tmp_path: Path) ->
     model.fit(loader(), epochs=2, callbacks=[ck, every3], verbose=0)
     names = sorted(os.listdir(tmp_path))
     assert {"model_1.pt", "model_2.pt", "opt_1.pt", "opt_2.pt", "steps_4.pt", "steps_8.pt"} <= set(names)
-    assert sorted(os.listdir(tmp_path / "resumable")) == ["checkpoint-000000003.pt", "checkpoint-000000006.pt"]
+    assert checkpoint_names(tmp_path / "resumable") == ["checkpoint-000000003.pt", "checkpoint-000000006.pt"]
     reloaded = compiled()
     reloaded.load_weights(tmp_path / "model_2.pt")
     assert state_equal(reloaded.unwrap().state_dict(), model.unwrap().state_dict())

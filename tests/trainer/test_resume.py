@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from b4t_testing.trainer import mlp, nested_equal
+from b4t_testing.trainer import checkpoint_names, mlp, nested_equal
 from torch import nn
 
 from bert4torch.trainer import BaseModel, CheckpointWarning
@@ -91,6 +91,36 @@ def test_killed_run_resumes_exactly(seed: int, where: str, kill_at: int, tmp_pat
     assert not [name for name in os.listdir(ckpt) if name.endswith(".tmp")]  # the resumed run's saves cleaned up
 
 
+SIGNAL_CASES = [
+    pytest.param(11, "sigterm", mid_epoch_step(11), id="seed11-sigterm-mid-epoch"),
+    pytest.param(23, "sigint", mid_epoch_step(23), id="seed23-ctrl-c-mid-epoch"),
+    pytest.param(11, "sigterm", 8, id="seed11-sigterm-at-epoch-end"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("seed", "where", "stop_at"), SIGNAL_CASES)
+def test_sigterm_and_ctrl_c_stop_cleanly_with_a_checkpoint_and_resume_exactly(
+    seed: int, where: str, stop_at: int, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    expected, expected_steps = baseline(seed, tmp_path_factory)
+    out, ckpt = tmp_path / "out", tmp_path / "ckpt"
+    stopped = run_worker(out, ckpt, "--seed", str(seed), "--kill-at", str(stop_at), "--kill-where", where)
+    signum = signal.SIGTERM if where == "sigterm" else signal.SIGINT
+    assert stopped.returncode == 128 + signum, stopped.stderr  # a clean exit with the shell's code
+    assert "Traceback" not in stopped.stderr
+    assert f"checkpoint-{stop_at:09d}.pt" in stopped.stderr  # written at the step boundary after the signal
+    assert f"checkpoint-{stop_at:09d}.pt" in checkpoint_names(ckpt)
+    assert not (out / "final.pt").exists()
+    resumed = run_worker(out, ckpt, "--seed", str(seed), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"checkpoint-{stop_at:09d}.pt" in resumed.stdout
+    final = torch.load(out / "final.pt", weights_only=True)
+    for key in ("model", "optimizer", "warmup", "ema", "history", "global_step"):
+        assert nested_equal(final[key], expected[key]), key
+    assert read_steps(out / "steps.txt") == expected_steps
+
+
 def _compiled(seed: int = 0) -> BaseModel:
     model = BaseModel(mlp(seed))
     model.compile(nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), lr=0.1))
@@ -120,9 +150,9 @@ def test_keep_last_prunes_only_after_success(tmp_path: Path) -> None:
     data = [(torch.randn(4, 4), torch.randint(0, 3, (4,)))]
     for epochs in range(1, 5):
         model.fit(data, epochs=epochs, verbose=0)  # a fresh fit: one step each time
-        model.__dict__["global_step"] = epochs  # name the checkpoints 1..4
+        model.state.global_step = epochs  # name the checkpoints 1..4
         model.save_to_checkpoint(tmp_path, keep_last=2)
-    assert sorted(os.listdir(tmp_path)) == ["checkpoint-000000003.pt", "checkpoint-000000004.pt"]
+    assert checkpoint_names(tmp_path) == ["checkpoint-000000003.pt", "checkpoint-000000004.pt"]
 
 
 def test_resume_errors(tmp_path: Path) -> None:
@@ -207,7 +237,7 @@ def test_resume_from_every_step_is_exact(accum: int, tmp_path: Path) -> None:
     ref = build()
     ref_hist = ref.fit(data(), steps_per_epoch=5, epochs=3, verbose=0,
                        callbacks=[Checkpoint(save_dir=tmp_path, method="step", step_interval=1, keep_last=None)])
-    assert len(os.listdir(tmp_path)) == 15
+    assert len(checkpoint_names(tmp_path)) == 15
     for step in range(1, 15):
         resumed = build()
         resumed.resume_from_checkpoint(tmp_path / f"checkpoint-{step:09d}.pt")

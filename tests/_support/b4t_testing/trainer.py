@@ -83,3 +83,11 @@ def shutdown_distributed() -> None:
     gc.collect()
     dist.barrier()
     dist.destroy_process_group()
+
+
+def checkpoint_names(folder: object) -> list[str]:
+    """The committed checkpoint files in ``folder``, sorted (the run-id marker and temporaries left out)."""
+    import os
+    import re
+
+    return sorted(n for n in os.listdir(folder) if re.fullmatch(r"checkpoint-\d+\.pt", n))  # type: ignore[arg-type]

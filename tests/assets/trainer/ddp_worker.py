@@ -71,7 +71,7 @@ def main() -> None:
         "equal_to_hand_written_ddp": nested_equal(ours.module.state_dict(), ref.module.state_dict()),
         "optimizer_equal": nested_equal(ours.optimizer.state_dict(), ref_opt.state_dict()),
         "printed_progress": "Epoch 3/3" in stderr.getvalue(),
-        "checkpoints": sorted(os.listdir(out / "ckpt")),
+        "checkpoints": sorted(n for n in os.listdir(out / "ckpt") if n.startswith("checkpoint-")),
     }
 
     # DDP checkpoint -> single-process model -> its own checkpoint -> a fresh DDP model.

@@ -5,7 +5,7 @@ The run exercises everything a resume must restore: a shuffling DataLoader cross
 its length (4 steps per epoch over 6 batches), dropout, Adam, a warm-up schedule plus an EMA in the scheduler list,
 gradient accumulation over 2 batches (so some checkpoints fall inside a window), and History.
 
-    python resume_worker.py --out DIR --ckpt DIR [--seed S] [--kill-at N --kill-where batch|epoch|save] [--resume]
+    python resume_worker.py --out DIR --ckpt DIR [--seed S] [--kill-at N --kill-where batch|epoch|save|sigterm|sigint] [--resume]
 """
 
 from __future__ import annotations
@@ -56,6 +56,9 @@ class Killer(Callback):
     def on_batch_end(self, global_step, local_step, logs=None):  # type: ignore[no-untyped-def]
         if self.where == "batch" and global_step + 1 == self.at:
             die()
+        if self.where in ("sigterm", "sigint") and global_step + 1 == self.at:
+            # arrives mid-step as a real one would: the stop happens at the step boundary that follows
+            os.kill(os.getpid(), signal.SIGTERM if self.where == "sigterm" else signal.SIGINT)
 
     def on_epoch_end(self, global_step, epoch, logs=None):  # type: ignore[no-untyped-def]
         if self.where == "epoch" and global_step == self.at:
@@ -90,7 +93,7 @@ def main() -> None:
     parser.add_argument("--ckpt", required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--kill-at", type=int, default=-1)
-    parser.add_argument("--kill-where", choices=["batch", "epoch", "save"], default="batch")
+    parser.add_argument("--kill-where", choices=["batch", "epoch", "save", "sigterm", "sigint"], default="batch")
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args()
     out = Path(args.out)

@@ -14,16 +14,24 @@
 """
 
 from ._adversarial import FGM, PGD, VAT, AdversarialTraining
-from ._base import BaseModel, BaseModelDDP, BaseModelDP, CheckpointWarning
+from ._base import BaseModel, NonFiniteGradientWarning
+from ._interrupt import TrainingInterrupted
+from ._parallel import BaseModelDDP, BaseModelDP
+from ._persist import CheckpointWarning, SaveDirInUseError
+from ._state import TrainerState
+from ._trainable import trainable
 from ._callback import Callback, CallbackList, LambdaCallback
-from ._checkpoint import Checkpoint, Evaluator
+from ._checkpoint import Checkpoint
+from ._evaluator import Evaluator
 from ._data import IterDataset, ListDataset
 from ._history import History
 from ._logger import Logger
 from ._metrics import BUILTIN_METRICS
-from ._monitors import EarlyStopping, ReduceLROnPlateau, TerminateOnNaN
+from ._early_stopping import EarlyStopping
 from ._progbar import ProgbarLogger
+from ._reduce_lr import ReduceLROnPlateau
 from ._tensorboard import Tensorboard
+from ._terminate_on_nan import TerminateOnNaN
 from ._utils import seed_everything
 
 __all__ = [
@@ -44,11 +52,16 @@ __all__ = [
     "LambdaCallback",
     "ListDataset",
     "Logger",
+    "NonFiniteGradientWarning",
     "PGD",
     "ProgbarLogger",
     "ReduceLROnPlateau",
+    "SaveDirInUseError",
     "Tensorboard",
     "TerminateOnNaN",
+    "TrainerState",
+    "TrainingInterrupted",
     "VAT",
     "seed_everything",
+    "trainable",
 ]

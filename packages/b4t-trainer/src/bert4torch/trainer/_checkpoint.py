@@ -1,8 +1,7 @@
-"""Checkpoint and Evaluator callbacks (every write is atomic: a temporary file, then a rename)."""
+"""The Checkpoint callback (every write is atomic: a temporary file, then a rename)."""
 
 from __future__ import annotations
 
-import math
 import os
 from typing import Any
 
@@ -41,20 +40,6 @@ class Checkpoint(Callback):
         save_dir: str | os.PathLike[str] | None = None,
         keep_last: int | None = 2,
     ) -> None:
-        self._init_checkpoint(
-            checkpoint_path, optimizer_path, steps_params_path, method, step_interval, save_dir, keep_last
-        )
-
-    def _init_checkpoint(
-        self,
-        checkpoint_path: str | None,
-        optimizer_path: str | None,
-        steps_params_path: str | None,
-        method: str,
-        step_interval: int,
-        save_dir: str | os.PathLike[str] | None,
-        keep_last: int | None,
-    ) -> None:
         check_choice("method", method, ("epoch", "step"))
         if step_interval < 1:
             raise ValueError(f"step_interval must be >= 1, got {step_interval}")
@@ -65,6 +50,16 @@ class Checkpoint(Callback):
         self.step_interval = step_interval
         self.save_dir = None if save_dir is None else os.fspath(save_dir)
         self.keep_last = keep_last
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        if self.save_dir is not None:  # refuse another run's folder before training, not at the first save
+            self.trainer.claim_save_dir(self.save_dir)
+
+    def save_resumable(self) -> str | None:
+        """Write the resumable checkpoint now (when there is a ``save_dir``); returns its path."""
+        if self.save_dir is None:
+            return None
+        return self.trainer.save_to_checkpoint(self.save_dir, keep_last=self.keep_last)
 
     def on_batch_end(self, global_step: int, local_step: int, logs: dict[str, Any] | None = None) -> None:
         if self.method == "step" and (global_step + 1) % self.step_interval == 0:
@@ -77,8 +72,7 @@ class Checkpoint(Callback):
     def process(self, epoch: int, step: int, logs: dict[str, Any] | None) -> None:
         """Write everything configured; ``epoch`` is 0-based, ``step`` counts steps done."""
         trainer = self.trainer
-        if self.save_dir is not None:
-            trainer.save_to_checkpoint(self.save_dir, keep_last=self.keep_last)
+        self.save_resumable()
         if not trainer.is_master():
             return
         fields = {**(logs or {}), "epoch": epoch + 1, "step": step}
@@ -88,62 +82,3 @@ class Checkpoint(Callback):
             atomic_torch_save(trainer.optimizer.state_dict(), self.optimizer_path.format(**fields))
         if self.steps_params_path:
             trainer.save_steps_params(self.steps_params_path.format(**fields))
-
-
-class Evaluator(Checkpoint):
-    """Evaluate (override :meth:`evaluate`) and save when the monitored value improves.
-
-    ``evaluate()`` returns a dict of values (or one number, stored under ``monitor``); they are added to the
-    logs, so History, Logger and Tensorboard record them. On improvement the checkpoint paths are written.
-
-    Args:
-        monitor: the key in ``evaluate()``'s result to compare.
-        mode: ``'max'`` or ``'min'``.
-        verbose: print the result after each evaluation.
-        checkpoint_path, optimizer_path, steps_params_path, method, step_interval, save_dir, keep_last:
-            as for :class:`Checkpoint`.
-    """
-
-    @check_kwargs
-    def __init__(
-        self,
-        monitor: str = "perf",
-        mode: str = "max",
-        verbose: int = 1,
-        checkpoint_path: str | None = None,
-        optimizer_path: str | None = None,
-        steps_params_path: str | None = None,
-        method: str = "epoch",
-        step_interval: int = 100,
-        save_dir: str | os.PathLike[str] | None = None,
-        keep_last: int | None = 2,
-    ) -> None:
-        check_choice("mode", mode, ("max", "min"))
-        self._init_checkpoint(
-            checkpoint_path, optimizer_path, steps_params_path, method, step_interval, save_dir, keep_last
-        )
-        self.monitor = monitor
-        self.mode = mode
-        self.verbose = verbose
-        self.best_perf = -math.inf if mode == "max" else math.inf
-
-    def evaluate(self) -> dict[str, float] | float:
-        """Return the evaluation result; override this."""
-        raise NotImplementedError("override Evaluator.evaluate() to return a dict of metrics")
-
-    def process(self, epoch: int, step: int, logs: dict[str, Any] | None) -> None:
-        result = self.evaluate()
-        perf = dict(result) if isinstance(result, dict) else {self.monitor: result}
-        if self.monitor not in perf:
-            raise KeyError(f"Evaluator.evaluate() returned {sorted(perf)}, without the monitored key {self.monitor!r}")
-        if logs is not None:
-            logs.update(perf)
-        current = float(perf[self.monitor])
-        improved = current > self.best_perf if self.mode == "max" else current < self.best_perf
-        if improved:
-            self.best_perf = current
-            super().process(epoch, step, logs)
-        if self.verbose and self.trainer.is_master():
-            shown = ", ".join(f"{k}: {v:.5f}" if isinstance(v, float) else f"{k}: {v}" for k, v in perf.items())
-            where = epoch + 1 if self.method == "epoch" else step
-            print(f"[{self.method} {where}] {shown}, best_{self.monitor}: {self.best_perf:.5f}")

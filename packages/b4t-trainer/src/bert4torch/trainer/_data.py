@@ -12,14 +12,17 @@ PathOrPaths = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
 
 class ListDataset(Dataset):
-    """A map-style dataset held in a list: override the static ``load_data(file_path)``, or pass ``data``.
+    """A map-style dataset held in a list: override ``load_data(file_path)``, or pass ``data``.
 
     Args:
-        file_path: a file or a list of files given to ``load_data``.
+        file_path: given to ``load_data``: a file, a list of files, or (with the default ``load_data``) the items.
         data: the items themselves (when no ``file_path``).
+        **kwargs: options for a subclass's ``load_data``, kept as ``self.kwargs`` (read there, e.g.
+            ``self.kwargs['maxlen']``).
     """
 
-    def __init__(self, file_path: PathOrPaths | None = None, data: Sequence[Any] | None = None) -> None:
+    def __init__(self, file_path: PathOrPaths | None = None, data: Sequence[Any] | None = None, **kwargs: Any) -> None:
+        self.kwargs = kwargs
         if file_path is not None:
             self.file_path = file_path
             self.data = self.load_data(file_path)
@@ -34,10 +37,9 @@ class ListDataset(Dataset):
     def __getitem__(self, index: int) -> Any:
         return self.data[index]
 
-    @staticmethod
-    def load_data(file_path: Any) -> Sequence[Any]:
-        """Read ``file_path`` into a list of items; override this."""
-        raise NotImplementedError("override ListDataset.load_data(file_path), or pass data=")
+    def load_data(self, file_path: Any) -> Sequence[Any]:
+        """Read ``file_path`` into a list of items; override this. The default returns ``file_path`` itself."""
+        return file_path
 
 
 class IterDataset(IterableDataset):

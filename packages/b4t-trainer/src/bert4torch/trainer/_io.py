@@ -33,6 +33,8 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> None:
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
     try:
+        # mkstemp creates the file 0600; a file written with open() would get 0666 less the umask
+        os.chmod(tmp, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
             f.flush()
@@ -43,6 +45,34 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> None:
             os.unlink(tmp)
         raise
     _fsync_dir(folder)
+
+
+def current_umask() -> int:
+    """The process's umask (read by setting it and putting it back: the only portable way)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+RUN_MARKER = ".b4t-run-id"
+
+
+def read_run_id(folder: str) -> str | None:
+    """The id of the run whose checkpoints ``folder`` holds (None when no run wrote its marker there)."""
+    try:
+        with open(os.path.join(folder, RUN_MARKER), encoding="utf-8") as f:
+            return f.read().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def write_run_id(folder: str, run_id: str) -> None:
+    """Record ``run_id`` as the owner of the checkpoints in ``folder``."""
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, RUN_MARKER)
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        f.write(run_id + "\n")
+    os.replace(path + ".tmp", path)
 
 
 def checkpoint_name(steps_done: int) -> str:

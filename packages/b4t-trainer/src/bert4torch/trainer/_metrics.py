@@ -7,7 +7,6 @@ from typing import Any
 
 import torch
 
-from ._utils import closest_hint
 
 
 def _accuracy(y_pred: torch.Tensor, y_true: torch.Tensor) -> float:
@@ -51,21 +50,26 @@ for _key, _fn, _aliases in [
 ResolvedMetric = tuple[str | None, Callable[..., Any]]
 
 
-def resolve_metrics(metrics: Any) -> list[ResolvedMetric]:
-    """Turn ``compile(metrics=...)`` into ``(name, fn)`` pairs; an unknown name is an error with a suggestion."""
+def resolve_metrics(metrics: Any) -> tuple[list[ResolvedMetric], tuple[str, ...]]:
+    """Turn ``compile(metrics=...)`` into ``(name, fn)`` pairs, and the names that must be keys of the loss's dict.
+
+    A name that is no built-in metric is taken for a key of the dict the loss returns (those are logged anyway);
+    the first training step checks that it is one, with a suggestion when it is not.
+    """
     if metrics is None:
-        return []
+        return [], ()
     if isinstance(metrics, (str, Mapping)) or callable(metrics):
         metrics = [metrics]
     if not isinstance(metrics, Sequence):
         raise TypeError(f"metrics must be a name, a function, a dict or a list of those, got {type(metrics).__name__}")
     resolved: list[ResolvedMetric] = []
+    loss_keys: list[str] = []
     for m in metrics:
         if isinstance(m, str):
-            if m not in BUILTIN_METRICS:
-                hint = closest_hint(m, BUILTIN_METRICS)
-                raise ValueError(f"unknown metric {m!r}; built-in: {sorted(BUILTIN_METRICS)}.{hint}")
-            resolved.append(BUILTIN_METRICS[m])
+            if m in BUILTIN_METRICS:
+                resolved.append(BUILTIN_METRICS[m])
+            else:
+                loss_keys.append(m)
         elif isinstance(m, Mapping):
             for name, fn in m.items():
                 if not callable(fn):
@@ -75,7 +79,7 @@ def resolve_metrics(metrics: Any) -> list[ResolvedMetric]:
             resolved.append((None, m))
         else:
             raise TypeError(f"a metric must be a name, a function or a {{'name': function}} dict, got {m!r}")
-    return resolved
+    return resolved, tuple(loss_keys)
 
 
 def compute_metrics(resolved: list[ResolvedMetric], y_pred: Any, y_true: Any, logs: dict[str, float]) -> None:

@@ -8,6 +8,7 @@ import inspect
 import os
 import random
 import sys
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -50,6 +51,41 @@ def check_kwargs(fn: F) -> F:
         return fn(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+_WARNED: set[str] = set()
+
+
+def warn_ignored(where: str, option: str, why: str) -> None:
+    """Warn, once per process, that ``option`` of ``where`` was given a value it does not act on."""
+    key = f"{where}:{option}"
+    if key in _WARNED:
+        return
+    _WARNED.add(key)
+    warnings.warn(f"{where}: {option} is accepted and ignored ({why})", UserWarning, stacklevel=3)
+
+
+@functools.lru_cache(maxsize=512)
+def _forward_unpacks(forward: Callable[..., Any], bound: bool) -> bool:
+    try:
+        params = list(inspect.signature(forward).parameters.values())
+    except (TypeError, ValueError):  # a builtin without a signature: keep the list convention
+        return True
+    if not bound:
+        params = params[1:]  # self
+    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params):
+        return True
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(p.kind in positional for p in params) >= 2
+
+
+def forward_unpacks(module: Any) -> bool:
+    """Whether a list/tuple of inputs is unpacked into ``module.forward``: when it takes two or more positional
+    arguments (or ``*args``); a ``forward(self, inputs)`` gets the list whole."""
+    own = getattr(module, "__dict__", {}).get("forward")
+    if own is not None:  # a forward set on the instance
+        return _forward_unpacks(own, True)
+    return _forward_unpacks(type(module).forward, False)
 
 
 def get_rng_state() -> dict[str, Any]:
