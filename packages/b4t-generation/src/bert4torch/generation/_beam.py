@@ -67,8 +67,8 @@ def _still_improvable(unsatisfied: Tensor, running_scores: Tensor, fin: _Finishe
     return unsatisfied & (best_running > worst_finished).any(dim=-1, keepdim=True)
 
 
-def beam_search(runner: Runner, logits: Tensor, prompt: Tensor, eos: Tensor | None, opts: BeamOptions,
-                processors: ProcessOptions) -> Tensor:
+def beam_search(runner: Runner, logits: Tensor, prompt: Tensor, padding: Tensor | None, eos: Tensor | None,
+                opts: BeamOptions, processors: ProcessOptions) -> Tensor:
     """Beam search from the prompt's last logits; returns ``[batch * num_return_sequences, n]`` new tokens.
 
     Args:
@@ -76,6 +76,7 @@ def beam_search(runner: Runner, logits: Tensor, prompt: Tensor, eos: Tensor | No
         logits: ``[batch, vocab]`` the prompt's last logits.
         prompt: ``[batch, prompt_len]`` what the processors see first (decoder-only: the padded prompt; seq2seq: the
             decoder start ids).
+        padding: ``[batch]`` left padding of each prompt (ignored by the repetition penalty), or None.
         eos: 1-D end ids, or None.
         opts: the beam settings.
         processors: repetition penalty, n-gram ban, min_new_tokens.
@@ -90,6 +91,7 @@ def beam_search(runner: Runner, logits: Tensor, prompt: Tensor, eos: Tensor | No
     expand = torch.arange(batch, device=prompt.device).repeat_interleave(beams)
     runner.reorder(expand)
     logits = logits.index_select(0, expand)
+    padding = None if padding is None else padding.index_select(0, expand)
     running = torch.full((batch, beams, max_len), opts.pad, dtype=torch.long, device=prompt.device)
     running[:, :, :prompt_len] = prompt[:, None, :]
     running_scores = torch.zeros(batch, beams, device=prompt.device)
@@ -103,7 +105,8 @@ def beam_search(runner: Runner, logits: Tensor, prompt: Tensor, eos: Tensor | No
     offsets = torch.arange(batch, device=prompt.device)[:, None] * beams
     for cur in range(prompt_len, max_len):
         flat = running[:, :, :cur].reshape(batch * beams, cur)
-        log_probs = process(torch.log_softmax(logits, dim=-1), flat, new_len=cur - prompt_len, options=processors)
+        log_probs = process(torch.log_softmax(logits, dim=-1), flat, new_len=cur - prompt_len, options=processors,
+                            skip=padding)
         total = (log_probs.view(batch, beams, vocab) + running_scores[:, :, None]).view(batch, beams * vocab)
         top_scores, top_index = total.topk(keep)
         source_beam = top_index // vocab

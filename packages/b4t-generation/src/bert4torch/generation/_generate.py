@@ -155,27 +155,29 @@ def _request(model: Any, input_ids: Tensor, a: dict[str, Any]) -> _Request:
                     generator=a["generator"], use_cache=a["use_cache"], processors=processors, beams=beams)
 
 
-def _start(req: _Request) -> tuple[Runner, Tensor, Tensor]:
-    """Run the prompt: the runner, the prompt's last logits and what the processors see first."""
+def _start(req: _Request) -> tuple[Runner, Tensor, Tensor, Tensor | None]:
+    """Run the prompt: the runner, the prompt's last logits, what the processors see first and its left padding."""
     runner = Runner(req.model, seq2seq=req.start_id is not None, use_cache=req.use_cache)
     if req.start_id is None:
-        return runner, runner.start(req.input_ids, req.attention_mask), req.input_ids
+        padding = (req.attention_mask != 0).int().argmax(dim=1)
+        return runner, runner.start(req.input_ids, req.attention_mask), req.input_ids, padding
     first = torch.full((req.input_ids.shape[0], 1), req.start_id, dtype=torch.long, device=req.input_ids.device)
-    return runner, runner.start(first, req.attention_mask, source=req.input_ids), first
+    return runner, runner.start(first, req.attention_mask, source=req.input_ids), first, None
 
 
 @torch.inference_mode()
 def _steps(req: _Request) -> Iterator[Tensor]:
     """Greedy decoding or sampling: yield each step's ``[rows]`` new tokens (``pad`` for rows that ended)."""
-    runner, logits, sequences = _start(req)
+    runner, logits, sequences, padding = _start(req)
     n = req.beams.num_return_sequences
     if n > 1:  # every copy of a row shares its prompt's cache
         index = torch.arange(sequences.shape[0], device=sequences.device).repeat_interleave(n)
         runner.reorder(index)
         logits, sequences = logits.index_select(0, index), sequences.index_select(0, index)
+        padding = None if padding is None else padding.index_select(0, index)
     finished = torch.zeros(sequences.shape[0], dtype=torch.bool, device=sequences.device)
     for step in range(req.max_new_tokens):
-        scores = process(logits, sequences, new_len=step, options=req.processors)
+        scores = process(logits, sequences, new_len=step, options=req.processors, skip=padding)
         if req.processors.do_sample:
             next_ids = torch.multinomial(scores.softmax(dim=-1), 1, generator=req.generator).squeeze(1)
         else:
@@ -239,8 +241,8 @@ def generate(
     """
     req = _request(model, input_ids, dict(locals()))  # the arguments above, by name, validated in one place
     if req.beams.num_beams > 1:
-        runner, logits, prompt = _start(req)
-        return beam_search(runner, logits, prompt, req.eos, req.beams, req.processors)
+        runner, logits, prompt, padding = _start(req)
+        return beam_search(runner, logits, prompt, padding, req.eos, req.beams, req.processors)
     return torch.stack(list(_steps(req)), dim=1)
 
 

@@ -57,17 +57,29 @@ def filter_logits(logits: Tensor, top_k: int | None = None, top_p: float | None 
     return logits
 
 
-def repetition_penalty(scores: Tensor, sequences: Tensor, penalty: float) -> Tensor:
-    """Make every token already in ``sequences`` less likely: negative scores times ``penalty``, others divided."""
-    seen = scores.gather(1, sequences)
+def repetition_penalty(scores: Tensor, sequences: Tensor, penalty: float, skip: Tensor | None = None) -> Tensor:
+    """Make every token already in ``sequences`` less likely: negative scores times ``penalty``, others divided.
+
+    Args:
+        scores: ``[rows, vocab]``.
+        sequences: ``[rows, len]`` the tokens seen so far.
+        penalty: > 1 penalises, < 1 favours.
+        skip: ``[rows]`` how many leading positions of each row to ignore (its left padding), or None.
+    """
+    vocab = scores.shape[-1]
+    if skip is not None:  # ignored positions point at an extra column that is dropped afterwards
+        positions = torch.arange(sequences.shape[1], device=sequences.device)
+        sequences = sequences.masked_fill(positions[None, :] < skip[:, None], vocab)
+    padded = torch.nn.functional.pad(scores, (0, 1))
+    seen = padded.gather(1, sequences)
     seen = torch.where(seen < 0, seen * penalty, seen / penalty)
-    return scores.scatter(1, sequences, seen)
+    return padded.scatter(1, sequences, seen)[:, :vocab]
 
 
 def no_repeat_ngram(scores: Tensor, sequences: Tensor, size: int) -> Tensor:
     """Forbid every token that would repeat an n-gram of ``size`` tokens already in the row."""
     length = sequences.shape[1]
-    if length + 1 < size:
+    if length < size:  # no complete n-gram yet
         return scores
     if size == 1:
         banned = torch.zeros_like(scores, dtype=torch.bool).scatter(1, sequences, True)
@@ -83,27 +95,6 @@ def no_repeat_ngram(scores: Tensor, sequences: Tensor, size: int) -> Tensor:
 def suppress_tokens(scores: Tensor, token_ids: Tensor) -> Tensor:
     """Set the scores of ``token_ids`` (1-D) to -inf in every row (end ids before ``min_new_tokens``)."""
     return scores.index_fill(1, token_ids, _NEG_INF)
-
-
-def process(
-    scores: Tensor,
-    sequences: Tensor,
-    *,
-    new_len: int,
-    options: "ProcessOptions",
-) -> Tensor:
-    """Apply the processors in ``transformers``' order: repetition, n-grams, min_new_tokens, then the samplers."""
-    if options.repetition_penalty != 1.0:
-        scores = repetition_penalty(scores, sequences, options.repetition_penalty)
-    if options.no_repeat_ngram_size:
-        scores = no_repeat_ngram(scores, sequences, options.no_repeat_ngram_size)
-    if options.eos is not None and new_len < options.min_new_tokens:
-        scores = suppress_tokens(scores, options.eos)
-    if options.do_sample:
-        if options.temperature != 1.0:
-            scores = scores / options.temperature
-        scores = filter_logits(scores, options.top_k, options.top_p)
-    return scores
 
 
 class ProcessOptions:
@@ -122,3 +113,33 @@ class ProcessOptions:
         self.temperature = float(temperature)
         self.top_k = top_k
         self.top_p = top_p
+
+
+def process(
+    scores: Tensor,
+    sequences: Tensor,
+    *,
+    new_len: int,
+    options: ProcessOptions,
+    skip: Tensor | None = None,
+) -> Tensor:
+    """Apply the processors in ``transformers``' order: repetition, n-grams, min_new_tokens, then the samplers.
+
+    Args:
+        scores: ``[rows, vocab]`` logits (log-probabilities in beam search).
+        sequences: ``[rows, len]`` every token seen so far (the padded prompt, then the new tokens).
+        new_len: how many tokens were generated so far.
+        options: the call's settings.
+        skip: ``[rows]`` left padding of each row, which the repetition penalty ignores (None: none).
+    """
+    if options.repetition_penalty != 1.0:
+        scores = repetition_penalty(scores, sequences, options.repetition_penalty, skip)
+    if options.no_repeat_ngram_size:
+        scores = no_repeat_ngram(scores, sequences, options.no_repeat_ngram_size)
+    if options.eos is not None and new_len < options.min_new_tokens:
+        scores = suppress_tokens(scores, options.eos)
+    if options.do_sample:
+        if options.temperature != 1.0:
+            scores = scores / options.temperature
+        scores = filter_logits(scores, options.top_k, options.top_p)
+    return scores
