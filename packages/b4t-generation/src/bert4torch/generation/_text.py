@@ -51,11 +51,11 @@ def stream_text(
                             no_repeat_ngram_size=no_repeat_ngram_size, eos_token_id=eos, generator=generator)
     ends = set() if eos is None else ({eos} if isinstance(eos, int) else set(eos))
     made: list[int] = []
-    shown = ""
+    shown, answer = "", ""
     for step in steps:
         token = int(step[0])
         if token in ends:
-            return
+            break
         made.append(token)
         answer = tokenizer.decode(made)
         cut = min((answer.find(s) for s in stop if s and s in answer), default=-1)
@@ -63,9 +63,17 @@ def stream_text(
             if cut > len(shown):
                 yield answer[len(shown):cut]
             return
-        if answer.startswith(shown) and len(answer) > len(shown):
-            yield answer[len(shown):]
-            shown = answer
+        safe = len(answer) - _held_back(answer, stop)
+        if answer.startswith(shown) and safe > len(shown):
+            yield answer[len(shown):safe]
+            shown = answer[:safe]
+    if answer.startswith(shown) and len(answer) > len(shown):
+        yield answer[len(shown):]
+
+
+def _held_back(answer: str, stop: Sequence[str]) -> int:
+    """How many final characters of ``answer`` could start a stop string (they are shown only once it cannot)."""
+    return max((k for s in stop for k in range(1, len(s)) if answer.endswith(s[:k])), default=0)
 
 
 def generate_text(
