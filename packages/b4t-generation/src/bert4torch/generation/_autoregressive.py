@@ -56,7 +56,8 @@ class AutoRegressiveDecoder:
         device: where the inputs and outputs live.
     """
 
-    def __init__(self, start_id: int | None, end_id: int, maxlen: int, minlen: int = 1, device: str | torch.device = "cpu") -> None:
+    def __init__(self, start_id: int | None, end_id: int, maxlen: int, minlen: int = 1,
+                 device: str | torch.device = "cpu") -> None:
         if maxlen < 1 or minlen < 0:
             raise ValueError(f"need maxlen >= 1 and minlen >= 0: got maxlen={maxlen}, minlen={minlen}")
         self.start_id, self.end_id, self.maxlen, self.minlen = start_id, end_id, maxlen, minlen
@@ -67,7 +68,9 @@ class AutoRegressiveDecoder:
             self.first_output_ids = torch.tensor([[start_id]], dtype=torch.long, device=self.device)
 
     @staticmethod
-    def wraps(default_rtype: str = "probas", use_states: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Prediction]]:
+    def wraps(
+        default_rtype: str = "probas", use_states: bool = False
+    ) -> Callable[[Callable[..., Any]], Callable[..., Prediction]]:
         """Decorate ``predict`` so that it returns ``(probas or log-probas, states)`` at a temperature.
 
         Args:
@@ -88,7 +91,7 @@ class AutoRegressiveDecoder:
                 if default_rtype == "logits":
                     probas = torch.softmax(scores.float() / temperature, dim=-1)
                 elif temperature != 1:
-                    probas = scores.float().pow(1.0 / temperature)  # the original called a torch.power that does not exist
+                    probas = scores.float().pow(1.0 / temperature)
                     probas = probas / probas.sum(dim=-1, keepdim=True)
                 else:
                     probas = scores.float()
@@ -182,7 +185,8 @@ class AutoRegressiveDecoder:
                 probas = probas.repeat_interleave(n, dim=0)
                 batch = [i.repeat_interleave(n, dim=0) for i in batch]
                 output_ids = output_ids.repeat_interleave(n, dim=0)
-                states = _reorder_states(states, torch.arange(probas.shape[0] // n, device=self.device).repeat_interleave(n))
+                rows = torch.arange(probas.shape[0] // n, device=self.device)
+                states = _reorder_states(states, rows.repeat_interleave(n))
             # the sampler of generate(): top-k first, then the nucleus of the renormalised top-k
             logits = filter_logits(torch.log(probas / probas.sum(dim=1, keepdim=True)), topk, topp)
             sample_ids = torch.multinomial(logits.softmax(dim=1), 1)

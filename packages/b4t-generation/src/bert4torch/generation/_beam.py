@@ -58,10 +58,10 @@ class _Finished:
         self.lengths = _gather(torch.cat((self.lengths, lengths), dim=1), best)
 
 
-def _still_improvable(unsatisfied: Tensor, running_scores: Tensor, fin: _Finished, new_len: int, max_new: int,
+def _still_improvable(unsatisfied: Tensor, running_scores: Tensor, fin: _Finished, new_len: int,
                       opts: BeamOptions) -> Tensor:
     """Rows whose best running beam may still beat their worst finished one (``transformers``' heuristic)."""
-    hypothetical = max_new if opts.early_stopping == "never" and opts.length_penalty > 0.0 else new_len
+    hypothetical = opts.max_new_tokens if opts.early_stopping == "never" and opts.length_penalty > 0.0 else new_len
     best_running = running_scores[:, :1] / (hypothetical ** opts.length_penalty)
     worst_finished = torch.where(fin.done, fin.scores.min(dim=1, keepdim=True).values, _DROP)
     return unsatisfied & (best_running > worst_finished).any(dim=-1, keepdim=True)
@@ -74,16 +74,14 @@ def beam_search(runner: Runner, logits: Tensor, prompt: Tensor, padding: Tensor 
     Args:
         runner: the model state after the prompt (``batch`` rows); it is expanded to ``batch * num_beams`` rows.
         logits: ``[batch, vocab]`` the prompt's last logits.
-        prompt: ``[batch, prompt_len]`` what the processors see first (decoder-only: the padded prompt; seq2seq: the
-            decoder start ids).
+        prompt: ``[batch, prompt_len]`` the padded prompt (decoder-only) or the decoder start ids (seq2seq).
         padding: ``[batch]`` left padding of each prompt (ignored by the repetition penalty), or None.
         eos: 1-D end ids, or None.
         opts: the beam settings.
         processors: repetition penalty, n-gram ban, min_new_tokens.
 
     Returns:
-        The new tokens of the best ``num_return_sequences`` hypotheses per row, best first; a hypothesis shorter
-        than the longest is followed by ``pad``.
+        The best ``num_return_sequences`` hypotheses per row, best first, each padded with ``pad``.
     """
     batch, prompt_len = prompt.shape
     beams, vocab = opts.num_beams, logits.shape[-1]
@@ -94,8 +92,8 @@ def beam_search(runner: Runner, logits: Tensor, prompt: Tensor, padding: Tensor 
     padding = None if padding is None else padding.index_select(0, expand)
     running = torch.full((batch, beams, max_len), opts.pad, dtype=torch.long, device=prompt.device)
     running[:, :, :prompt_len] = prompt[:, None, :]
-    running_scores = torch.zeros(batch, beams, device=prompt.device)
-    running_scores[:, 1:] = _DROP
+    later = torch.arange(1, beams, device=prompt.device)  # only the first copy of a row starts alive
+    running_scores = torch.zeros(batch, beams, device=prompt.device).index_fill(1, later, _DROP)
     fin = _Finished(running.clone(), torch.full_like(running_scores, _DROP),
                     torch.zeros(batch, beams, dtype=torch.bool, device=prompt.device),
                     torch.zeros(batch, beams, dtype=torch.long, device=prompt.device))
@@ -123,7 +121,7 @@ def beam_search(runner: Runner, logits: Tensor, prompt: Tensor, padding: Tensor 
         done_scores += (~unsatisfied).to(torch.float32) * _DROP
         done_scores += (~just_done) * _DROP
         fin.merge(candidates, done_scores, just_done, cur + 1 - prompt_len)
-        unsatisfied = _still_improvable(unsatisfied, running_scores, fin, cur + 1 - prompt_len, opts.max_new_tokens, opts)
+        unsatisfied = _still_improvable(unsatisfied, running_scores, fin, cur + 1 - prompt_len, opts)
         all_closed = bool(fin.done.all()) and opts.early_stopping is True
         if not bool(unsatisfied.any()) or all_closed or bool(ends.all()):
             break

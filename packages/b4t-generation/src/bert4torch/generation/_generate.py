@@ -125,7 +125,8 @@ def _start_id(model: Any, given: int | None) -> int:
     except (AttributeError, NotImplementedError):
         start = None
     if start is None:
-        raise ValueError(f"{type(model).__name__} does not name its decoder_start_token_id: pass decoder_start_token_id")
+        raise ValueError(f"{type(model).__name__} does not name its decoder_start_token_id: pass "
+                         "decoder_start_token_id=<the first decoder token id>")
     return int(start)
 
 
