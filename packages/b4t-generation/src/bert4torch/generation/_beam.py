@@ -67,6 +67,19 @@ def _still_improvable(unsatisfied: Tensor, running_scores: Tensor, fin: _Finishe
     return unsatisfied & (best_running > worst_finished).any(dim=-1, keepdim=True)
 
 
+def _initial_beams(prompt: Tensor, beams: int, max_len: int, pad: int) -> tuple[Tensor, Tensor, _Finished]:
+    """Running beams (every copy of the prompt, only the first alive) and an empty finished set."""
+    batch, prompt_len = prompt.shape
+    running = torch.full((batch, beams, max_len), pad, dtype=torch.long, device=prompt.device)
+    running[:, :, :prompt_len] = prompt[:, None, :]
+    later = torch.arange(1, beams, device=prompt.device)
+    running_scores = torch.zeros(batch, beams, device=prompt.device).index_fill(1, later, _DROP)
+    fin = _Finished(running.clone(), torch.full_like(running_scores, _DROP),
+                    torch.zeros(batch, beams, dtype=torch.bool, device=prompt.device),
+                    torch.zeros(batch, beams, dtype=torch.long, device=prompt.device))
+    return running, running_scores, fin
+
+
 def beam_search(runner: Runner, logits: Tensor, prompt: Tensor, padding: Tensor | None, eos: Tensor | None,
                 opts: BeamOptions, processors: ProcessOptions) -> Tensor:
     """Beam search from the prompt's last logits; returns ``[batch * num_return_sequences, n]`` new tokens.
@@ -90,17 +103,12 @@ def beam_search(runner: Runner, logits: Tensor, prompt: Tensor, padding: Tensor 
     runner.reorder(expand)
     logits = logits.index_select(0, expand)
     padding = None if padding is None else padding.index_select(0, expand)
-    running = torch.full((batch, beams, max_len), opts.pad, dtype=torch.long, device=prompt.device)
-    running[:, :, :prompt_len] = prompt[:, None, :]
-    later = torch.arange(1, beams, device=prompt.device)  # only the first copy of a row starts alive
-    running_scores = torch.zeros(batch, beams, device=prompt.device).index_fill(1, later, _DROP)
-    fin = _Finished(running.clone(), torch.full_like(running_scores, _DROP),
-                    torch.zeros(batch, beams, dtype=torch.bool, device=prompt.device),
-                    torch.zeros(batch, beams, dtype=torch.long, device=prompt.device))
+    running, running_scores, fin = _initial_beams(prompt, beams, max_len, opts.pad)
     keep = max(2, 1 + (0 if eos is None else len(eos))) * beams
     among_best = torch.arange(keep, device=prompt.device) < beams
     unsatisfied = torch.ones(batch, 1, dtype=torch.bool, device=prompt.device)
     offsets = torch.arange(batch, device=prompt.device)[:, None] * beams
+    identity = torch.arange(batch * beams, device=prompt.device)
     for cur in range(prompt_len, max_len):
         flat = running[:, :, :cur].reshape(batch * beams, cur)
         log_probs = process(torch.log_softmax(logits, dim=-1), flat, new_len=cur - prompt_len, options=processors,
@@ -125,7 +133,9 @@ def beam_search(runner: Runner, logits: Tensor, prompt: Tensor, padding: Tensor 
         all_closed = bool(fin.done.all()) and opts.early_stopping is True
         if not bool(unsatisfied.any()) or all_closed or bool(ends.all()):
             break
-        runner.reorder((_gather(source_beam, chosen) + offsets).view(-1))
+        order = (_gather(source_beam, chosen) + offsets).view(-1)
+        if not torch.equal(order, identity):  # every beam extends itself: the cache rows are already in place
+            runner.reorder(order)
         logits = runner.step(running[:, :, cur].reshape(-1))
     return _best_new_tokens(fin, prompt_len, opts)
 
