@@ -10,7 +10,7 @@ import torch
 import bert4torch.generation
 from bert4torch.generation import AutoRegressiveDecoder
 
-EXPECTED_ALL = ["AutoRegressiveDecoder", "filter_logits", "generate"]
+EXPECTED_ALL = ["AutoRegressiveDecoder", "filter_logits", "generate", "generate_text", "stream_generate", "stream_text"]
 VOCAB = 5
 
 

@@ -14,9 +14,29 @@ from typing import Any
 
 import torch
 
+from ._processors import check_top_k, check_top_p, filter_logits
+
 Inputs = Sequence[Any]
 Prediction = tuple[torch.Tensor, Any]
 _EPS = 1e-12
+
+
+def _check_scores(scores: torch.Tensor) -> None:
+    if bool(torch.isnan(scores).any()):
+        raise FloatingPointError("predict() returned NaN scores: check the model's weights and inputs (a dtype "
+                                 "overflow?); decoding never follows a NaN score")
+
+
+def _check_temperature(temperature: float) -> None:
+    if not (isinstance(temperature, (int, float)) and temperature > 0):
+        raise ValueError(f"temperature must be > 0: got {temperature!r} (1 keeps the model's scores; use topk=1 for "
+                         "greedy decoding)")
+
+
+def _reorder_states(states: Any, rows: torch.Tensor) -> Any:
+    """A cache-like state (``bert4torch.models.KVCache``) follows the rows that survive; other states are the user's."""
+    reorder = getattr(states, "reorder", None)
+    return reorder(rows) if callable(reorder) else states
 
 
 def _to_tensor(x: Any, device: torch.device, add_btz_dim: bool) -> torch.Tensor:
@@ -36,7 +56,8 @@ class AutoRegressiveDecoder:
         device: where the inputs and outputs live.
     """
 
-    def __init__(self, start_id: int | None, end_id: int, maxlen: int, minlen: int = 1, device: str | torch.device = "cpu") -> None:
+    def __init__(self, start_id: int | None, end_id: int, maxlen: int, minlen: int = 1,
+                 device: str | torch.device = "cpu") -> None:
         if maxlen < 1 or minlen < 0:
             raise ValueError(f"need maxlen >= 1 and minlen >= 0: got maxlen={maxlen}, minlen={minlen}")
         self.start_id, self.end_id, self.maxlen, self.minlen = start_id, end_id, maxlen, minlen
@@ -47,7 +68,9 @@ class AutoRegressiveDecoder:
             self.first_output_ids = torch.tensor([[start_id]], dtype=torch.long, device=self.device)
 
     @staticmethod
-    def wraps(default_rtype: str = "probas", use_states: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Prediction]]:
+    def wraps(
+        default_rtype: str = "probas", use_states: bool = False
+    ) -> Callable[[Callable[..., Any]], Callable[..., Prediction]]:
         """Decorate ``predict`` so that it returns ``(probas or log-probas, states)`` at a temperature.
 
         Args:
@@ -68,7 +91,7 @@ class AutoRegressiveDecoder:
                 if default_rtype == "logits":
                     probas = torch.softmax(scores.float() / temperature, dim=-1)
                 elif temperature != 1:
-                    probas = scores.float().pow(1.0 / temperature)  # the original called a torch.power that does not exist
+                    probas = scores.float().pow(1.0 / temperature)
                     probas = probas / probas.sum(dim=-1, keepdim=True)
                 else:
                     probas = scores.float()
@@ -106,17 +129,23 @@ class AutoRegressiveDecoder:
         Returns:
             The output ids of the best beam, a 1-D tensor (``start_id`` included when set).
         """
+        if self.end_id is None:
+            raise ValueError("beam_search needs an end_id: pass end_id=<the end token id> to the decoder")
+        check_top_k(topk, name="topk")
+        _check_temperature(temperature)
         inputs = self._prepare(inputs_raw, add_btz_dim)
         output_ids = self.first_output_ids
         output_scores = torch.zeros(1, device=self.device)
         for _ in range(self.maxlen):
             scores, states = self.predict(inputs, output_ids, states, temperature, "logits")
+            _check_scores(scores)
             scores = output_scores.view(-1, 1) + scores
             vocab = scores.shape[1]
             output_scores, indices = scores.view(-1).topk(min(topk, scores.numel()))
             rows, next_ids = indices // vocab, indices % vocab
             output_ids = torch.cat([output_ids[rows], next_ids.view(-1, 1)], dim=1)
             inputs = [i[rows] for i in inputs]  # each beam keeps the inputs of the row it extends
+            states = _reorder_states(states, rows)
             is_end = output_ids[:, -1] == self.end_id
             end_counts = (output_ids == self.end_id).sum(1)
             if output_ids.shape[1] >= self.minlen:
@@ -126,6 +155,7 @@ class AutoRegressiveDecoder:
                 keep = ~is_end | (end_counts < min_ends)
                 if not keep.all():  # finished but not best: drop them and shrink the beam
                     inputs = [i[keep] for i in inputs]
+                    states = _reorder_states(states, keep.nonzero().view(-1))
                     output_ids, output_scores = output_ids[keep], output_scores[keep]
                     topk = int(keep.sum())
         return output_ids[output_scores.argmax()]
@@ -139,34 +169,27 @@ class AutoRegressiveDecoder:
         Returns:
             A list of ``n`` 1-D tensors of output ids, finished ones first.
         """
-        if topp is not None and not 0 < topp <= 1:
-            raise ValueError(f"topp must be in (0, 1]: got {topp}")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be an int >= 1 (how many samples): got {n!r}")
+        check_top_k(topk, name="topk")
+        check_top_p(topp, name="topp")
+        _check_temperature(temperature)
         batch = self._prepare(inputs, add_btz_dim)
         output_ids = self.first_output_ids
         results: list[torch.Tensor] = []
         for step in range(self.maxlen):
             probas, states = self.predict(batch, output_ids, states, temperature, "probas")
-            probas = probas / probas.sum(dim=1, keepdim=True)
+            _check_scores(probas)
             if step == 0:
+                check_top_k(topk, probas.shape[-1], name="topk")
                 probas = probas.repeat_interleave(n, dim=0)
                 batch = [i.repeat_interleave(n, dim=0) for i in batch]
                 output_ids = output_ids.repeat_interleave(n, dim=0)
-            k_indices = p_indices = None
-            if topk is not None:
-                probas, k_indices = probas.topk(topk, dim=1)
-                probas = probas / probas.sum(dim=1, keepdim=True)
-            if topp is not None:
-                probas, p_indices = probas.sort(dim=1, descending=True)
-                cumsum = probas.cumsum(dim=1)
-                outside = torch.roll(cumsum >= topp, 1, dims=1)  # keep the token that crosses topp
-                outside[:, 0] = False
-                probas = probas.masked_fill(outside, 0)
-                probas = probas / probas.sum(dim=1, keepdim=True)
-            sample_ids = torch.multinomial(probas, 1)
-            if p_indices is not None:
-                sample_ids = p_indices.gather(1, sample_ids)
-            if k_indices is not None:
-                sample_ids = k_indices.gather(1, sample_ids)
+                rows = torch.arange(probas.shape[0] // n, device=self.device)
+                states = _reorder_states(states, rows.repeat_interleave(n))
+            # the sampler of generate(): top-k first, then the nucleus of the renormalised top-k
+            logits = filter_logits(torch.log(probas / probas.sum(dim=1, keepdim=True)), topk, topp)
+            sample_ids = torch.multinomial(logits.softmax(dim=1), 1)
             output_ids = torch.cat([output_ids, sample_ids], dim=1)
             is_end = output_ids[:, -1] == self.end_id
             end_counts = (output_ids == self.end_id).sum(1)
@@ -176,6 +199,7 @@ class AutoRegressiveDecoder:
                     results.extend(output_ids[done])
                     keep = ~done
                     batch = [i[keep] for i in batch]
+                    states = _reorder_states(states, keep.nonzero().view(-1))
                     output_ids = output_ids[keep]
                     if len(output_ids) == 0:
                         break

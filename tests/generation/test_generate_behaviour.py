@@ -1,0 +1,280 @@
+"""generate/stream_generate behaviour: cache on and off, streaming, seeds, threads, text helpers, clear errors."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from bert4torch.generation import AutoRegressiveDecoder, filter_logits, generate, generate_text, stream_generate
+from bert4torch.generation import stream_text
+
+transformers = pytest.importorskip("transformers")
+build_transformer_model = pytest.importorskip("bert4torch.models").build_transformer_model
+
+VOCAB, EOS, PAD = 32, 2, 0
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    refs = {
+        "gpt2": transformers.GPT2LMHeadModel(transformers.GPT2Config(
+            n_layer=2, n_embd=32, n_head=4, vocab_size=VOCAB, n_positions=24, bos_token_id=1, eos_token_id=EOS)),
+        "llama": transformers.LlamaForCausalLM(transformers.LlamaConfig(
+            vocab_size=VOCAB, hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
+            num_key_value_heads=2)),
+        "t5.1.1": transformers.T5ForConditionalGeneration(transformers.T5Config(
+            vocab_size=VOCAB, d_model=32, d_kv=8, d_ff=37, num_layers=2, num_heads=4, feed_forward_proj="gated-gelu",
+            relative_attention_num_buckets=8, decoder_start_token_id=0, tie_word_embeddings=False)),
+    }
+    built = {}
+    for name, ref in refs.items():
+        folder: Path = tmp_path_factory.mktemp(name.replace(".", "_"))
+        ref.save_pretrained(folder)
+        built[name] = build_transformer_model(config_path=folder, checkpoint_path=folder, model=name).eval()
+    return built
+
+
+def prompts(batch: int = 3, seed: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(3, VOCAB, (batch, 6), generator=g)
+    mask = torch.ones_like(ids)
+    mask[1:, :2] = 0  # left padding on every row but the first
+    return ids.masked_fill(mask == 0, PAD), mask
+
+
+CASES = [dict(), dict(num_beams=3, num_return_sequences=2), dict(repetition_penalty=1.3, no_repeat_ngram_size=2),
+         dict(do_sample=True, top_k=8, top_p=0.9, temperature=0.8)]
+
+
+@pytest.mark.parametrize("kw", CASES, ids=str)
+@pytest.mark.parametrize("name", ["gpt2", "llama", "t5.1.1"])
+def test_with_and_without_cache_the_tokens_are_identical(models, name: str, kw: dict) -> None:
+    ids, mask = prompts()
+    outs = []
+    for use_cache in (True, False):
+        g = torch.Generator().manual_seed(7)
+        outs.append(generate(models[name], ids, attention_mask=mask, max_new_tokens=10, eos_token_id=EOS,
+                             pad_token_id=PAD, generator=g, use_cache=use_cache, **kw).tolist())
+    assert outs[0] == outs[1]
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(do_sample=True, top_p=0.8, num_return_sequences=2)], ids=str)
+@pytest.mark.parametrize("name", ["gpt2", "t5.1.1"])
+def test_streaming_yields_exactly_what_generate_returns(models, name: str, kw: dict) -> None:
+    ids, mask = prompts()
+    whole = generate(models[name], ids, attention_mask=mask, max_new_tokens=12, eos_token_id=EOS,
+                     generator=torch.Generator().manual_seed(3), **kw)
+    steps = list(stream_generate(models[name], ids, attention_mask=mask, max_new_tokens=12, eos_token_id=EOS,
+                                 generator=torch.Generator().manual_seed(3), **kw))
+    assert all(s.shape == (whole.shape[0],) for s in steps)
+    assert torch.stack(steps, dim=1).tolist() == whole.tolist()
+
+
+def test_sampling_with_a_fixed_seed_is_reproducible(models) -> None:
+    ids, mask = prompts()
+    runs = [generate(models["llama"], ids, attention_mask=mask, max_new_tokens=12, do_sample=True, top_k=10,
+                     generator=torch.Generator().manual_seed(11)).tolist() for _ in range(2)]
+    other = generate(models["llama"], ids, attention_mask=mask, max_new_tokens=12, do_sample=True, top_k=10,
+                     generator=torch.Generator().manual_seed(12)).tolist()
+    assert runs[0] == runs[1] and runs[0] != other
+
+
+@pytest.mark.parametrize("name", ["gpt2", "t5.1.1"])
+def test_top_k_1_sampling_equals_greedy(models, name: str) -> None:
+    ids, mask = prompts()
+    greedy = generate(models[name], ids, attention_mask=mask, max_new_tokens=10)
+    sampled = generate(models[name], ids, attention_mask=mask, max_new_tokens=10, do_sample=True, top_k=1,
+                       temperature=0.5)
+    assert sampled.tolist() == greedy.tolist()
+
+
+def test_eight_threads_give_the_serial_results(models) -> None:
+    jobs = [(name, dict(kw), seed) for seed, (name, kw) in enumerate(
+        [(n, k) for n in ("gpt2", "t5.1.1") for k in CASES])]
+
+    def run(job: tuple) -> list:
+        name, kw, seed = job
+        ids, mask = prompts(seed=seed)
+        return generate(models[name], ids, attention_mask=mask, max_new_tokens=10, eos_token_id=EOS,
+                        generator=torch.Generator().manual_seed(seed), **kw).tolist()
+
+    serial = [run(j) for j in jobs]
+    results: list[Any] = [None] * len(jobs)
+    barrier = threading.Barrier(len(jobs))
+
+    def worker(i: int) -> None:
+        barrier.wait()
+        results[i] = run(jobs[i])
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(jobs))]
+    assert len(threads) == 8
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == serial
+
+
+class _Vocab:
+    """A tiny tokenizer with the bert4torch interface: ``encode(text) -> (ids, segments)`` and ``decode(ids)``."""
+
+    _token_end_id = EOS
+    letters = "abcdefghijklmnopqrstuvwxyz.,!? "
+
+    def encode(self, text: str) -> tuple[list[int], list[int]]:
+        ids = [1] + [3 + self.letters.index(c) % (VOCAB - 3) for c in text] + [EOS]
+        return ids, [0] * len(ids)
+
+    def decode(self, ids: list[int]) -> str:
+        return "".join(self.letters[(i - 3) % len(self.letters)] for i in ids)
+
+
+def test_generate_text_decodes_generate_and_stops_before_a_stop_string(models) -> None:
+    tok, model = _Vocab(), models["gpt2"]
+    prompt = torch.tensor([tok.encode("hello")[0][:-1]])  # a decoder continues the text: no end token
+    tokens = generate(model, prompt, max_new_tokens=12, eos_token_id=EOS)[0].tolist()
+    tokens = tokens[:tokens.index(EOS)] if EOS in tokens else tokens
+    full = tok.decode(tokens)
+    assert generate_text(model, tok, "hello", max_new_tokens=12) == full
+    assert "".join(stream_text(model, tok, "hello", max_new_tokens=12)) == full
+    stop = full[3:5]
+    assert generate_text(model, tok, "hello", max_new_tokens=12, stop=[stop]) == full[:full.index(stop)]
+    with pytest.raises(TypeError, match="stop must be a list"):
+        generate_text(model, tok, "hello", max_new_tokens=2, stop="x")
+
+
+def test_encoder_decoder_start_id_comes_from_the_config(models) -> None:
+    ids, mask = prompts()
+    default = generate(models["t5.1.1"], ids, attention_mask=mask, max_new_tokens=6)
+    explicit = generate(models["t5.1.1"], ids, attention_mask=mask, max_new_tokens=6, decoder_start_token_id=0)
+    other = generate(models["t5.1.1"], ids, attention_mask=mask, max_new_tokens=6, decoder_start_token_id=5)
+    assert default.tolist() == explicit.tolist() != other.tolist()
+
+
+BAD = [
+    (dict(num_beams=0), "num_beams"), (dict(num_beams=2, num_return_sequences=3), "num_return_sequences"),
+    (dict(num_return_sequences=2), "num_return_sequences"), (dict(top_p=1.5), "top_p"), (dict(top_p=0.0), "top_p"),
+    (dict(do_sample=True, temperature=0.0), "temperature"), (dict(do_sample=True, temperature=-1.0), "temperature"),
+    (dict(top_k=-1), "top_k"), (dict(do_sample=True, top_k=VOCAB + 1), "top_k"),
+    (dict(max_new_tokens=0), "max_new_tokens"),
+    (dict(attention_mask=torch.ones(3, 5, dtype=torch.long)), "attention_mask"),
+    (dict(attention_mask=torch.zeros(3, 6, dtype=torch.long)), "attention_mask"),
+    (dict(repetition_penalty=0.0), "repetition_penalty"), (dict(no_repeat_ngram_size=-1), "no_repeat_ngram_size"),
+    (dict(min_new_tokens=-2), "min_new_tokens"), (dict(eos_token_id=[]), "eos_token_id"),
+    (dict(early_stopping="sometimes"), "early_stopping"), (dict(max_new_tokens=30), "max_new_tokens=30 runs past"),
+]
+
+
+@pytest.mark.parametrize("kw, message", BAD, ids=lambda v: str(v)[:40])
+def test_bad_arguments_get_an_error_naming_them(models, kw: dict, message: str) -> None:
+    ids, _ = prompts()
+    kw = {"max_new_tokens": 4, **kw}
+    with pytest.raises(ValueError, match=message):
+        generate(models["gpt2"], ids, **kw)
+
+
+def test_a_prompt_longer_than_the_positions_is_refused(models) -> None:
+    with pytest.raises(ValueError, match="more than the model's 24 positions"):
+        generate(models["gpt2"], torch.ones(1, 25, dtype=torch.long), max_new_tokens=1)
+
+
+def test_stream_generate_refuses_beams_before_the_first_step(models) -> None:
+    with pytest.raises(ValueError, match="num_beams must be 1"):
+        stream_generate(models["gpt2"], prompts()[0], max_new_tokens=3, num_beams=2)
+
+
+def test_a_model_without_a_cache_is_refused() -> None:
+    class NoCache(torch.nn.Module):
+        def forward(self, inputs: list) -> torch.Tensor:
+            return torch.zeros(1, 1, VOCAB)
+
+    with pytest.raises(ValueError, match="no key/value cache"):
+        generate(NoCache(), torch.ones(1, 2, dtype=torch.long), max_new_tokens=1)
+
+
+def test_nan_logits_from_the_model_are_an_error(models) -> None:
+    class NaNs(torch.nn.Module):
+        def forward(self, inputs: list, attention_mask=None, past_key_values=None, use_cache=False) -> Any:
+            logits = torch.full((inputs[0].shape[0], inputs[0].shape[1], VOCAB), float("nan"))
+            return (logits, None) if use_cache else logits
+
+    with pytest.raises(FloatingPointError, match="NaN"):
+        generate(NaNs(), torch.ones(1, 2, dtype=torch.long), max_new_tokens=3)
+
+
+def test_filter_logits_refuses_a_top_p_outside_0_1_and_a_bad_top_k() -> None:
+    logits = torch.zeros(1, 5)
+    for top_p in (-0.5, 0.0, 1.5):
+        with pytest.raises(ValueError, match="top_p"):
+            filter_logits(logits, top_p=top_p)
+    for top_k in (-1, 6):
+        with pytest.raises(ValueError, match="top_k"):
+            filter_logits(logits, top_k=top_k)
+
+
+class _Flat(AutoRegressiveDecoder):
+    scores = torch.tensor([[0.0, 1.0, 2.0, 0.5]])
+
+    @AutoRegressiveDecoder.wraps(default_rtype="logits")
+    def predict(self, inputs, output_ids, states):
+        return self.scores.expand(output_ids.shape[0], 4)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda d: d.beam_search([[1]], topk=2, temperature=0), "temperature"),
+    (lambda d: d.beam_search([[1]], topk=2, temperature=-1.0), "temperature"),
+    (lambda d: d.beam_search([[1]], topk=0), "topk"),
+    (lambda d: d.random_sample([[1]], n=-1), "n must be"),
+    (lambda d: d.random_sample([[1]], n=2, topk=0), "topk"),
+    (lambda d: d.random_sample([[1]], n=2, topk=-3), "topk"),
+    (lambda d: d.random_sample([[1]], n=2, topk=5), "larger than the vocabulary"),
+    (lambda d: d.random_sample([[1]], n=2, topp=-0.5), "topp"),
+    (lambda d: d.random_sample([[1]], n=2, temperature=0), "temperature"),
+])
+def test_autoregressive_decoder_bad_arguments_are_named(call, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        call(_Flat(start_id=None, end_id=3, maxlen=3))
+
+
+def test_beam_search_without_an_end_id_is_refused() -> None:
+    with pytest.raises(ValueError, match="end_id"):
+        _Flat(start_id=None, end_id=None, maxlen=3).beam_search([[1]], topk=2)
+
+
+def test_autoregressive_decoder_refuses_nan_scores() -> None:
+    class NaN(_Flat):
+        scores = torch.tensor([[0.0, float("nan"), 2.0, 0.5]])
+
+    with pytest.raises(FloatingPointError, match="NaN"):
+        NaN(start_id=None, end_id=3, maxlen=3).beam_search([[1]], topk=2)
+    with pytest.raises(FloatingPointError, match="NaN"):
+        NaN(start_id=None, end_id=3, maxlen=3).random_sample([[1]], n=2)
+
+
+def test_use_states_models_reuse_their_cache_in_beam_search(models) -> None:
+    model = models["gpt2"]
+    calls = []
+
+    class Cached(AutoRegressiveDecoder):
+        @AutoRegressiveDecoder.wraps(default_rtype="logits", use_states=True)
+        def predict(self, inputs, output_ids, states):
+            new = torch.cat([inputs[0], output_ids], 1) if states is None else output_ids[:, -1:]
+            calls.append(new.shape[1])
+            logits, cache = model([new], past_key_values=states, use_cache=True)
+            return logits[:, -1], cache
+
+    class Full(AutoRegressiveDecoder):
+        @AutoRegressiveDecoder.wraps(default_rtype="logits")
+        def predict(self, inputs, output_ids, states):
+            return model([torch.cat([inputs[0], output_ids], 1)])[:, -1]
+
+    prompt = prompts(1)[0][0]
+    for topk in (1, 3):
+        calls.clear()
+        cached = Cached(start_id=None, end_id=EOS, maxlen=8).beam_search([prompt], topk=topk)
+        assert cached.tolist() == Full(start_id=None, end_id=EOS, maxlen=8).beam_search([prompt], topk=topk).tolist()
+        assert calls[0] == prompt.shape[0] and set(calls[1:]) <= {1}  # the prompt once, then one token per step
