@@ -67,17 +67,18 @@ def test_optional_argument_uses_the_function_default(server: str) -> None:
 
 def test_missing_required_argument_is_code_1(server: str) -> None:
     status, out = get(server + "/repeat?n=2")
-    assert status == 200 and out["code"] == 1 and '"text"' in out["desc"]
+    assert status == 400 and out["code"] == 1 and '"text"' in out["desc"]
 
 
 def test_unconvertible_argument_is_code_1(server: str) -> None:
-    out = get(server + "/repeat?text=a&n=three")[1]
-    assert out["code"] == 1 and '"n"' in out["desc"]
+    status, out = get(server + "/repeat?text=a&n=three")
+    assert status == 400 and out["code"] == 1 and '"n"' in out["desc"]
 
 
-def test_exception_in_function_is_code_2(server: str) -> None:
-    out = get(server + "/repeat?text=a&n=-1")[1]
-    assert out["code"] == 2 and "n must be >= 0" in out["desc"]
+def test_exception_in_function_is_a_500_with_an_error_id_and_no_text(server: str) -> None:
+    status, out = get(server + "/repeat?text=a&n=-1")
+    assert status == 500 and out["code"] == 2 and "n must be >= 0" not in out["desc"]
+    assert out["data"]["error_id"] in out["desc"]
 
 
 def test_unknown_path_and_wrong_method(server: str) -> None:
@@ -96,25 +97,34 @@ def test_post_form_and_json(server: str) -> None:
 
 def test_bad_configuration_is_rejected() -> None:
     with pytest.raises(ValueError, match="server"):
-        WebServing(server="gunicorn")
+        WebServing(server="paste")
     with pytest.raises(ValueError, match="method"):
         WebServing().route("/x", repeat, {}, method="PUT")
     with pytest.raises(ValueError, match="start with '/'"):
         WebServing().route("x", repeat, {})
 
 
+def test_default_bind_is_loopback() -> None:
+    assert WebServing().host == "127.0.0.1"
+
+
+def test_server_address_before_bind_raises_instead_of_binding() -> None:
+    with pytest.raises(RuntimeError, match="bind"):
+        WebServing(port=0).server_address
+
+
 @settings(max_examples=200, deadline=None)
 @given(text=st.text(min_size=1, max_size=50), n=st.integers(min_value=-3, max_value=5) | st.text(max_size=5))
 def test_any_input_gets_a_well_formed_answer(server: str, text: str, n: object) -> None:
     status, out = get(server + "/repeat?" + urllib.parse.urlencode({"text": text, "n": str(n)}))
-    assert status == 200 and set(out) == {"code", "desc", "data"}
+    assert set(out) == {"code", "desc", "data"}
     try:
         expected_n = int(str(n))
     except ValueError:
-        assert out["code"] == 1
+        assert status == 400 and out["code"] == 1
         return
     if expected_n < 0:
-        assert out["code"] == 2
+        assert status == 500 and out["code"] == 2
     else:
         # what the server received is what was sent: query strings carry any Unicode text except NUL quirks
         assert out == {"code": 0, "desc": "succeeded", "data": [text] * expected_n}

@@ -1,27 +1,20 @@
-"""A small JSON web interface for a Python function, on the standard library's threaded HTTP server.
+"""``WebServing``: declare JSON endpoints over Python functions, serve them embedded or as a WSGI application.
 
-The original wrapped bottle (and paste); the contract is kept: ``route(path, func, arguments, method)``
-declares the query or form arguments a function takes, each as ``(converter, required)``, and every
-answer is ``{"code": 0|1|2, "desc": ..., "data": ...}`` with code 1 for a missing or unconvertible
-argument and code 2 for an exception raised by the function.
+``route(path, func, arguments, method)`` declares the query or form arguments a function takes, each as
+``(converter, required)``; every answer is ``{"code": 0|1|2, "desc": ..., "data": ...}`` (0 success, 1 the
+caller's error, 2 the server's), and the HTTP status says the same.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Mapping
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-Arguments = Mapping[str, tuple[Callable[[str], Any] | None, bool]]
-Handler = Callable[[Mapping[str, str]], dict[str, Any]]
-
-# Server names the original accepted; all of them are served by the stdlib threaded server here.
-_SERVERS = ("paste", "wsgiref", "auto", "threading")
-_MAX_BODY = 16 * 1024 * 1024
+from ._app import Arguments, Dispatcher, Limits, RequestError, Route, error_body, handle, wsgi_app
+from ._batch import Batcher
+from ._server import EmbeddedServer
 
 
 class WebServing:
@@ -35,20 +28,32 @@ class WebServing:
         # then GET http://127.0.0.1:8864/gen_synonyms?text=hello
 
     Args:
-        host: address to bind.
-        port: port to bind; 0 picks a free one (read it back from ``server_address`` after ``bind()``).
-        server: accepted for compatibility with the original (``'paste'``, ``'wsgiref'``, ``'auto'``);
-            every name runs the standard library's threaded HTTP server, so no extra package is needed.
+        host: address to bind; ``"0.0.0.0"`` (all interfaces) must be asked for.
+        port: port to bind; 0 picks a free one (``bind()`` returns it).
+        server: not supported; raises when given (use :attr:`wsgi_app` with gunicorn or waitress).
+        max_body_bytes: request bodies above this are answered 413 and the connection closed.
+        max_concurrent: requests handled at once; beyond it the answer is 429.
+        request_timeout_s: a function taking longer is answered 503 (it keeps running in its thread).
+        socket_timeout_s: a connection silent this long (mid-headers, mid-body or idle) is closed.
+        backlog: the listen queue, sized for bursts of new connections.
+        health_path: a GET route answering ``{"status": "ok"}``; None for none.
+        debug: put the exception's text in 500 answers (for development; the log always has it).
     """
 
-    def __init__(self, host: str = "0.0.0.0", port: int = 8000, server: str = "paste") -> None:
-        if server not in _SERVERS:
-            raise ValueError(f"unknown server {server!r}: choose one of {', '.join(_SERVERS)}")
-        self.host, self.port, self.server = host, port, server
-        self._routes: dict[tuple[str, str], Handler] = {}
-        self._httpd: ThreadingHTTPServer | None = None
+    def __init__(self, host: str = "127.0.0.1", port: int = 8000, server: str | None = None, *,
+                 max_body_bytes: int = 2 * 1024 * 1024, max_concurrent: int = 128, request_timeout_s: float = 60.0,
+                 socket_timeout_s: float = 30.0, backlog: int = 1024, health_path: str | None = "/health",
+                 debug: bool = False) -> None:
+        if server is not None:
+            raise ValueError(f"server={server!r} is not supported: start() runs the embedded standard-library "
+                             "server; for another server host web.wsgi_app, e.g. `waitress-serve module:app`")
+        self.host, self.port = host, port
+        self.socket_timeout_s, self.backlog = socket_timeout_s, backlog
+        limits = Limits(max_body_bytes, max_concurrent, request_timeout_s, debug)
+        self._dispatcher = Dispatcher(limits, health_path)
+        self._httpd: EmbeddedServer | None = None
 
-    def wraps(self, func: Callable[..., Any], arguments: Arguments, method: str = "GET") -> Handler:
+    def wraps(self, func: Callable[..., Any], arguments: Arguments, method: str = "GET") -> Callable[..., Any]:
         """Turn ``func`` into a handler of string parameters that returns the JSON answer as a dict.
 
         Args:
@@ -58,58 +63,70 @@ class WebServing:
             method: ``'GET'`` or ``'POST'``.
         """
         _check_method(method)
+        route = Route(func, arguments)
 
-        def handler(params: Mapping[str, str]) -> dict[str, Any]:
-            kwargs: dict[str, Any] = {}
-            for key, (convert, required) in arguments.items():
-                value = params.get(key)
-                if value is None:
-                    if required:
-                        return {"code": 1, "desc": f'lack of "{key}" argument', "data": {}}
-                    continue
-                if convert is not None:
-                    try:
-                        value = convert(value)
-                    except Exception as e:  # a bad value is the caller's error, not the server's
-                        return {"code": 1, "desc": f'invalid "{key}" argument: {e}', "data": {}}
-                kwargs[key] = value
+        def handler(params: dict[str, str]) -> dict[str, Any]:
             try:
-                data = func(**kwargs)
-            except Exception as e:
-                return {"code": 2, "desc": f"{type(e).__name__}: {e}", "data": {}}
-            return {"code": 0, "desc": "succeeded", "data": data}
+                return json.loads(self._dispatcher.call(route, params)[1])
+            except RequestError as e:
+                return json.loads(error_body(e))
 
         return handler
 
-    def route(self, path: str, func: Callable[..., Any], arguments: Arguments, method: str = "GET") -> None:
-        """Serve ``func`` at ``path`` (see :meth:`wraps` for ``arguments`` and ``method``)."""
+    def route(self, path: str, func: Callable[..., Any], arguments: Arguments, method: str = "GET", *,
+              batch_size: int | None = None, max_wait_ms: float = 5.0) -> None:
+        """Serve ``func`` at ``path`` (see :meth:`wraps` for ``arguments`` and ``method``).
+
+        Args:
+            path: the URL path, starting with ``/``.
+            func: the function; when batched it takes each argument as a list and returns a list of results.
+            arguments: name -> ``(converter or None, required)``.
+            method: ``'GET'`` or ``'POST'``.
+            batch_size: batch requests arriving together into one call of at most this many; None: no batching.
+            max_wait_ms: how long a batch's first request waits for others.
+        """
+        _check_method(method)
         if not path.startswith("/"):
             raise ValueError(f"route path must start with '/': got {path!r}")
-        self._routes[(method.upper(), path)] = self.wraps(func, arguments, method)
+        batcher = None if batch_size is None else Batcher(func, batch_size, max_wait_ms / 1000)
+        self._dispatcher.routes[(method.upper(), path)] = Route(func, arguments, batcher)
+
+    def wsgi_app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        """The routes as a WSGI application, e.g. ``waitress-serve --port 8000 mymodule:web.wsgi_app``."""
+        return wsgi_app(self._dispatcher, environ, start_response)
+
+    def handle(self, method: str, path: str, query: bytes = b"", content_type: str = "",
+               body: bytes | None = None) -> tuple[int, bytes]:
+        """Answer one request without a socket: ``(status, JSON body bytes)``."""
+        return handle(self._dispatcher, method.upper(), path, query, content_type, body)
 
     def bind(self) -> tuple[str, int]:
         """Open the listening socket without serving yet; returns the bound ``(host, port)``."""
         if self._httpd is None:
-            self._httpd = ThreadingHTTPServer((self.host, self.port), _make_request_handler(self._routes))
-            self._httpd.daemon_threads = True
+            self._httpd = EmbeddedServer((self.host, self.port), self._dispatcher, self.backlog, self.socket_timeout_s)
         host, port = self._httpd.server_address[:2]
         return str(host), int(port)
 
     @property
     def server_address(self) -> tuple[str, int]:
-        return self.bind()
+        """The bound ``(host, port)``; raises before :meth:`bind` or :meth:`start`."""
+        if self._httpd is None:
+            raise RuntimeError("the server is not bound yet: call bind() or start() first")
+        host, port = self._httpd.server_address[:2]
+        return str(host), int(port)
 
     def start(self) -> None:
         """Serve until interrupted (Ctrl-C) or until :meth:`shutdown` is called from another thread."""
+        httpd = self._httpd or self._bound()
+        try:
+            httpd.serve_forever()
+        except KeyboardInterrupt:
+            self._finish(httpd, grace_s=30.0)
+
+    def _bound(self) -> EmbeddedServer:
         self.bind()
         assert self._httpd is not None
-        try:
-            self._httpd.serve_forever()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            self._httpd.server_close()
-            self._httpd = None
+        return self._httpd
 
     def start_in_thread(self) -> threading.Thread:
         """Serve from a daemon thread (handy in tests and notebooks); stop with :meth:`shutdown`."""
@@ -118,9 +135,20 @@ class WebServing:
         thread.start()
         return thread
 
-    def shutdown(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
+    def shutdown(self, grace_s: float = 30.0) -> bool:
+        """Stop accepting, let requests in flight finish (up to ``grace_s``), close; True when all finished."""
+        httpd = self._httpd
+        if httpd is None:
+            return True
+        httpd.shutdown()
+        return self._finish(httpd, grace_s)
+
+    def _finish(self, httpd: EmbeddedServer, grace_s: float) -> bool:
+        httpd.draining = True
+        finished = httpd.wait_idle(grace_s)
+        httpd.server_close()
+        self._httpd = None
+        return finished
 
 
 def _check_method(method: str) -> None:
@@ -128,67 +156,3 @@ def _check_method(method: str) -> None:
         raise ValueError(f"method must be 'GET' or 'POST': got {method!r}")
 
 
-def _first_values(query: str) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()}
-
-
-def _make_request_handler(routes: dict[tuple[str, str], Handler]) -> type[BaseHTTPRequestHandler]:
-    class _RequestHandler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def _answer(self, status: HTTPStatus, payload: dict[str, Any]) -> None:
-            body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def _dispatch(self, method: str) -> None:
-            url = urlsplit(self.path)
-            handler = routes.get((method, url.path))
-            if handler is None:
-                allowed = [m for (m, p) in routes if p == url.path]
-                status = HTTPStatus.METHOD_NOT_ALLOWED if allowed else HTTPStatus.NOT_FOUND
-                self._answer(status, {"code": 1, "desc": f"no {method} route at {url.path}", "data": {}})
-                return
-            if method == "GET":
-                params = _first_values(url.query)
-            else:
-                params = self._read_body()
-                if params is None:
-                    return
-            self._answer(HTTPStatus.OK, handler(params))
-
-        def _read_body(self) -> dict[str, str] | None:
-            try:
-                length = int(self.headers.get("Content-Length") or 0)
-            except ValueError:
-                length = -1
-            if not 0 <= length <= _MAX_BODY:
-                self._answer(HTTPStatus.BAD_REQUEST, {"code": 1, "desc": "invalid Content-Length", "data": {}})
-                return None
-            raw = self.rfile.read(length).decode("utf-8", errors="replace")
-            if (self.headers.get("Content-Type") or "").startswith("application/json"):
-                try:
-                    obj = json.loads(raw or "{}")
-                except json.JSONDecodeError as e:
-                    self._answer(HTTPStatus.BAD_REQUEST, {"code": 1, "desc": f"invalid JSON body: {e}", "data": {}})
-                    return None
-                if not isinstance(obj, dict):
-                    self._answer(HTTPStatus.BAD_REQUEST, {"code": 1, "desc": "JSON body must be an object", "data": {}})
-                    return None
-                # Converters receive strings, as with form and query parameters.
-                return {k: v if isinstance(v, str) else json.dumps(v) for k, v in obj.items()}
-            return _first_values(raw)
-
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-            self._dispatch("GET")
-
-        def do_POST(self) -> None:  # noqa: N802
-            self._dispatch("POST")
-
-        def log_message(self, format: str, *args: Any) -> None:  # quiet by default
-            pass
-
-    return _RequestHandler
