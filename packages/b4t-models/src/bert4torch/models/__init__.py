@@ -77,4 +77,10 @@ def __getattr__(name: str) -> Any:
         value = getattr(import_module(f"{__name__}.{_LAZY_CLASSES[name]}"), name)
         globals()[name] = value
         return value
+    # the classes of application='lm'/'unilm', rebuilt by name when a pickle refers to them
+    for prefix, extend in (("UnifiedLanguageModel", extend_with_unified_language_model),
+                           ("LanguageModel", extend_with_language_model)):
+        if name.startswith(prefix) and len(name) > len(prefix):
+            base = name[len(prefix):]
+            return extend(globals()[base] if base in globals() else __getattr__(base))
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

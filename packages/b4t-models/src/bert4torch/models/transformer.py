@@ -27,6 +27,7 @@ from bert4torch.layers._packed import PackedLinears
 
 from ._cache import CachedAttention, KVCache, attention_bias, position_ids_from_mask
 from ._config import ConfigError
+from ._model import ModelBase
 
 __all__ = [
     "Decoder",
@@ -301,14 +302,14 @@ def decoder_outputs(
     return outputs, KVCache(self_attn=new_kv, cross_attn=(), key_mask=step.key_mask)
 
 
-class DecoderBase(PackedLinears, nn.Module):
+class DecoderBase(PackedLinears, ModelBase):
     """What every decoder/seq2seq family shares: the ``build_transformer_model`` contract and saving.
 
     It follows the contract of ``bert4torch.models._base.BERT_BASE`` without its encoder options: ``config_class``
     with ``from_dict(data, *, overrides)``/``to_dict()``; ``__init__(config=None, /, **options)`` (options are
     validated by the config: a typo raises); ``prefix``/``weight_map`` read by the shared strict loader; the
     loader's hooks ``load_variable`` (tensor surgery), ``tie_weights`` and ``init_model_weights``. Saving goes
-    through the derived inverse map plus :meth:`save_variable`, the inverse surgery.
+    through the derived inverse map plus :meth:`restore_checkpoint_tensors`, the inverse surgery.
     """
 
     config_class: ClassVar[type]
@@ -357,17 +358,9 @@ class DecoderBase(PackedLinears, nn.Module):
         """How many layer indices the weight map's ``{}`` slot can take (the deepest stack)."""
         return int(getattr(self.config, "num_hidden_layers", 0) or 0)
 
-    # -- loading and saving
-    def load_weights(self, checkpoint: Any, mapping: Mapping[str, Any] | None = None, strict: bool = True) -> Any:
-        """Load a checkpoint (path, folder, shards or state dict) strictly through the family's weight map."""
-        from ._weights import load_weights
-
-        return load_weights(self, checkpoint, mapping, ignore_invalid_weights=not strict)
-
-    load_weights_from_pytorch_checkpoint = load_weights
-
+    # -- saving
     def checkpoint_state(self) -> dict[str, Tensor]:
-        """Our weights under the checkpoint's keys (derived inverse map, then :meth:`save_variable`)."""
+        """Our weights under the checkpoint's keys (derived inverse map, then :meth:`restore_checkpoint_tensors`)."""
         from ._weights import invert_weight_map
 
         inverse = invert_weight_map(self.weight_map, self.layers_in_map())
@@ -405,12 +398,6 @@ class DecoderBase(PackedLinears, nn.Module):
             state = {k: v.contiguous() for k, v in self.state_dict().items() if k not in aliases}
         (folder / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False))
         save_state_dict(state, folder / "model.safetensors")
-
-    @torch.no_grad()
-    def predict(self, inputs: Any) -> Any:
-        """Forward in eval mode without gradients (the original's helper)."""
-        self.eval()
-        return self(inputs)
 
 
 # --- the generic encoder-decoder (`model='transformer'`, `'decoder'`; BART configures it) ---------------------------
