@@ -24,7 +24,8 @@ EXPECTED_ALL_LAYERS = [
     "BERT_WHITENING", "BertEmbeddings", "BertLayer", "CRF", "ConvLayer", "EfficientGlobalPointer", "GatedAttentionUnit",
     "GlobalPointer", "Identity", "LayerNorm", "MixUp", "MultiHeadAttentionLayer", "PositionWiseFeedForward",
     "RelativePositionsEncoding", "RelativePositionsEncodingDebertaV2", "RelativePositionsEncodingT5",
-    "RoPEPositionEncoding", "SinusoidalPositionEncoding", "TplinkerHandshakingKernel",
+    "RoPEPositionEncoding", "SinusoidalPositionEncoding", "TplinkerHandshakingKernel", "FUSE_MAX_ROWS", "clear_fused_cache",
+    "fused_linear",
     "create_position_ids_from_input_ids", "get_pool_emb", "get_sinusoid_encoding_table", "t5_relative_position_bucket",
 ]
 EXPECTED_ALL_ACTIVATIONS = ["ACT2FN", "gelu", "gelu_fast", "gelu_new", "get_activation", "linear_act", "mish", "quick_gelu", "swish"]

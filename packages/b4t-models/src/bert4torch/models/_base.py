@@ -33,7 +33,6 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint as grad_checkpoint
 
 from bert4torch.layers import LayerNorm
-from bert4torch.layers._packed import PackedLinears
 
 from ._config import EncoderConfig
 from ._model import ModelBase
@@ -42,7 +41,7 @@ from ._weights import LoadReport, WeightMap, invert_weight_map, load_weights, sa
 __all__ = ["BERT_BASE", "LM_Mask", "UniLM_Mask", "extend_with_language_model", "extend_with_unified_language_model"]
 
 
-class BERT_BASE(PackedLinears, ModelBase):  # noqa: N801 - the original's public name
+class BERT_BASE(ModelBase):  # noqa: N801 - the original's public name
     """Base of every encoder family: config handling, the three-stage forward, hooks, loading and saving."""
 
     config_class: ClassVar[type[EncoderConfig]] = EncoderConfig

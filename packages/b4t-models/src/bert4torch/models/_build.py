@@ -144,8 +144,6 @@ def build_transformer_model(
                      assign=use_meta)
         if use_meta:
             _materialize(transformer)
-    if hasattr(transformer, "pack_parameters"):
-        transformer.pack_parameters()  # built without a checkpoint, or just materialized: lay the weights out
     transformer.configs = options  # type: ignore[assignment]  # the original exposes the merged config
     if return_model_config:
         return transformer, options

@@ -345,7 +345,7 @@ def load_weights(
     Args:
         model: the module to fill. Optional hooks: ``convert_checkpoint_tensors(items) -> items`` (rewrites the
             ``(key, tensor)`` stream before mapping), ``load_variable(name, tensor) -> tensor``,
-            ``expected_new_parameters() -> set[str]``, ``tie_weights()``, ``pack_parameters()`` (weight layout).
+            ``expected_new_parameters() -> set[str]``, ``tie_weights()``.
         checkpoint: a path (file, shard list, index json, folder) or an in-memory state dict.
         weight_map: checkpoint key -> our name (see the module docstring); None means the model's ``weight_map``.
         prefix: the family prefix tolerated on checkpoint keys; None means the model's ``prefix``.
@@ -418,8 +418,6 @@ def load_weights(
     model.load_report = report  # type: ignore[assignment]
     if hasattr(model, "tie_weights"):
         model.tie_weights()
-    if hasattr(model, "pack_parameters"):
-        model.pack_parameters()  # loaded tensors have their own storage: q/k/v side by side again
     if not report.ok:
         message = report.describe()
         if report.unexpected:

@@ -23,7 +23,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bert4torch.layers._packed import PackedLinears
 
 from ._cache import CachedAttention, KVCache, attention_bias, position_ids_from_mask
 from ._config import ConfigError
@@ -302,7 +301,7 @@ def decoder_outputs(
     return outputs, KVCache(self_attn=new_kv, cross_attn=(), key_mask=step.key_mask)
 
 
-class DecoderBase(PackedLinears, ModelBase):
+class DecoderBase(ModelBase):
     """What every decoder/seq2seq family shares: the ``build_transformer_model`` contract and saving.
 
     It follows the contract of ``bert4torch.models._base.BERT_BASE`` without its encoder options: ``config_class``
@@ -314,7 +313,6 @@ class DecoderBase(PackedLinears, ModelBase):
 
     config_class: ClassVar[type]
     prefix: ClassVar[str] = ""
-    packed_column_major: ClassVar[bool] = True  # decoding steps read [in, out] weights faster (layers/_packed.py)
     hf_model_type: ClassVar[str | None] = None
     hf_architecture: ClassVar[str | None] = None
     weight_map: Mapping[str, str | list[str] | None]
