@@ -19,6 +19,11 @@ EXPECTED_ALL_MODELS = [
     "RoBERTa", "RoFormer", "RoFormerV2", "UIE", "UniLM_Mask", "WeightLoadingError", "build_transformer_model",
     "extend_with_language_model", "extend_with_unified_language_model", "invert_weight_map", "load_checkpoint",
     "load_weights", "resolve_model",
+    # every family's config class, the decoder cache and its protocol
+    "AlbertConfig", "BartConfig", "DebertaV2Config", "ElectraConfig", "ErnieConfig", "GauAlphaConfig", "GPTConfig",
+    "GPT2Config", "GPT2MLConfig", "LlamaConfig", "NezhaConfig", "Qwen2Config", "RobertaConfig", "RoFormerConfig",
+    "RoFormerV2Config", "T5Config", "T5v11Config", "MT5v11Config", "TransformerConfig", "TransformerXLConfig",
+    "UIEConfig", "XLNetConfig", "KVCache", "DecoderCache",
 ]
 EXPECTED_ALL_LAYERS = [
     "BERT_WHITENING", "BertEmbeddings", "BertLayer", "CRF", "ConvLayer", "EfficientGlobalPointer", "GatedAttentionUnit",
@@ -65,3 +70,14 @@ def test_base_model_resolves_lazily_to_the_trainer_or_names_the_pip_command():
 def test_importing_models_does_not_import_transformers():
     code = "import sys, bert4torch.models, bert4torch.layers; assert 'transformers' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_every_public_name_resolves_and_the_cache_meets_its_protocol():
+    import torch
+
+    for name in bert4torch.models.__all__:
+        if name not in ("BaseModel", "BaseModelDP", "BaseModelDDP"):
+            assert getattr(bert4torch.models, name) is not None, name
+    models = bert4torch.models
+    cache = models.KVCache(self_attn=(), cross_attn=(), key_mask=torch.ones(2, 3, dtype=torch.bool))
+    assert isinstance(cache, models.DecoderCache)

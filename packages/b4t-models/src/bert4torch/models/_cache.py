@@ -45,6 +45,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -54,11 +55,35 @@ from bert4torch.layers import FUSE_MAX_ROWS, fused_linear
 
 __all__ = [
     "CachedAttention",
+    "DecoderCache",
     "KVCache",
     "attention_bias",
     "causal_bias_for",
     "position_ids_from_mask",
 ]
+
+
+@runtime_checkable
+class DecoderCache(Protocol):
+    """What ``past_key_values`` must offer the decoding loop of ``bert4torch.generation`` (``KVCache`` does)."""
+
+    @property
+    def seq_len(self) -> int:
+        """Number of cached positions (padding included)."""
+        ...
+
+    @property
+    def batch_size(self) -> int:
+        """Number of rows in the cache."""
+        ...
+
+    def num_real_tokens(self) -> Tensor:
+        """Per-row count of real past tokens, ``[batch]`` long."""
+        ...
+
+    def reorder(self, index: Tensor) -> DecoderCache:
+        """A cache whose rows are ``index`` (beam search, dropping finished rows); this one is unchanged."""
+        ...
 
 
 @dataclass(frozen=True)
