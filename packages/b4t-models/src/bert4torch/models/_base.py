@@ -36,7 +36,7 @@ from bert4torch.layers import LayerNorm
 
 from ._config import EncoderConfig
 from ._model import ModelBase
-from ._weights import LoadReport, WeightMap, invert_weight_map, load_weights, save_state_dict
+from ._weights import LoadReport, WeightMap, invert_weight_map, save_state_dict
 
 __all__ = ["BERT_BASE", "LM_Mask", "UniLM_Mask", "extend_with_language_model", "extend_with_unified_language_model"]
 
@@ -52,11 +52,7 @@ class BERT_BASE(ModelBase):  # noqa: N801 - the original's public name
 
     def __init__(self, config: EncoderConfig | None = None, /, **options: Any) -> None:
         super().__init__()
-        if config is None:
-            config = self.config_class.from_dict(options)
-        elif options:
-            config = self.config_class.from_dict(config.to_dict(), overrides=options)
-        self.config = config
+        self.config = config = self.config_from(config, options)
         for key, value in config.to_dict().items():
             if key in ("layer_norm_cond", "layer_add_embs"):
                 continue
@@ -109,7 +105,6 @@ class BERT_BASE(ModelBase):  # noqa: N801 - the original's public name
         if bias is not None:
             bias = bias.bool()
             keep = bias if keep is None else keep & bias
-        self.attention_mask = keep  # the 0/1 form, for callers that read it like the original
         if keep is None:
             return None
         return torch.zeros(keep.shape, dtype=dtype, device=keep.device).masked_fill_(~keep, torch.finfo(dtype).min)

@@ -26,6 +26,15 @@ __all__ = ["ModelBase"]
 class ModelBase(nn.Module):
     """Weights I/O and ``predict`` for every family; subclasses provide ``checkpoint_state``."""
 
+    @classmethod
+    def config_from(cls, config: Any, options: Mapping[str, Any]) -> Any:
+        """The config from a config object and/or keyword options (validated by ``cls.config_class.from_dict``)."""
+        if config is None:
+            return cls.config_class.from_dict(options)  # type: ignore[attr-defined]
+        if options:
+            return cls.config_class.from_dict(config.to_dict(), overrides=options)  # type: ignore[attr-defined]
+        return config
+
     def checkpoint_state(self) -> dict[str, torch.Tensor]:
         """Our weights under the checkpoint's keys (families implement it)."""
         raise NotImplementedError(f"{type(self).__name__} has no checkpoint layout")

@@ -31,7 +31,6 @@ The contract (for family authors):
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import re
@@ -42,6 +41,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+from ._config import closest
 
 __all__ = [
     "LEGACY_RENAMES",
@@ -424,9 +425,9 @@ def load_weights(
             known = list(weight_map)
             hints = []
             for k in report.unexpected[:3]:
-                close = difflib.get_close_matches(template_key(k)[0], known, n=1)
+                close = closest(template_key(k)[0], known)
                 if close:
-                    hints.append(f"{k!r} looks like {close[0]!r}")
+                    hints.append(f"{k!r} looks like {close!r}")
             if hints:
                 message += "; " + "; ".join(hints)
         if ignore_invalid_weights:

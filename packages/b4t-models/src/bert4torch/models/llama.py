@@ -246,7 +246,6 @@ class Llama(DecoderBase):
     def __init__(self, config: Any = None, /, **options: Any) -> None:
         super().__init__(config, **options)
         config = self.config
-        output_activation(torch.zeros(1), config.final_activation)
         self.final_activation = config.final_activation
         self.weight_map = LLAMA_WEIGHT_MAP
         self.embeddings = _WordEmbeddings(config.vocab_size, config.hidden_size)

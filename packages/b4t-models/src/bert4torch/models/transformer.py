@@ -14,7 +14,6 @@ decoder with cross-attention, learned absolute positions and ``src_vocab_size`` 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
@@ -25,7 +24,7 @@ from torch import Tensor, nn
 
 
 from ._cache import CachedAttention, KVCache, attention_bias, position_ids_from_mask
-from ._config import ConfigError
+from ._config import ConfigError, closest
 from ._model import ModelBase
 
 __all__ = [
@@ -116,8 +115,8 @@ def parse_config(
         valid = sorted(fields | set(aliases))
         hints = []
         for key in unknown:
-            close = difflib.get_close_matches(key, valid, n=1)
-            hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            close = closest(key, valid)
+            hints.append(f"{key!r}" + (f" (did you mean {close!r}?)" if close else ""))
         raise ConfigError(f"{cls.__name__}: unknown config key(s) {', '.join(hints)}")
     missing = [
         f.name for f in dataclasses.fields(cls)  # type: ignore[arg-type]
@@ -125,6 +124,9 @@ def parse_config(
     ]
     if missing:
         raise ConfigError(f"{cls.__name__}: required option(s) missing: {', '.join(missing)}")
+    if values.get("final_activation", "linear") not in ("linear", "softmax"):
+        raise ConfigError(f"{cls.__name__}: final_activation must be 'linear' or 'softmax', "
+                          f"got {values['final_activation']!r}")
     return cls(**values)
 
 
@@ -263,19 +265,6 @@ def unpack_inputs(inputs: Any, names: tuple[str, ...]) -> list[Any]:
     return items
 
 
-def sinusoid_table(max_position: int, dim: int) -> Tensor:
-    """The fixed sin/cos position table of "Attention is all you need" (interleaved sin, cos)."""
-    position = torch.arange(max_position, dtype=torch.float32)[:, None]
-    div = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
-    table = torch.zeros(max_position, dim)
-    table[:, 0::2] = torch.sin(position * div)
-    table[:, 1::2] = torch.cos(position * div)
-    return table
-
-
-# --- the base of the decoder families ------------------------------------------------------------------------------
-
-
 def run_decoder_layers(
     layers: nn.ModuleList, x: Tensor, past: KVCache | None, *args: Any
 ) -> tuple[Tensor, tuple[tuple[Tensor, Tensor], ...]]:
@@ -319,11 +308,7 @@ class DecoderBase(ModelBase):
 
     def __init__(self, config: Any = None, /, **options: Any) -> None:
         super().__init__()
-        if config is None:
-            config = self.config_class.from_dict(options)
-        elif options:
-            config = self.config_class.from_dict(config.to_dict(), overrides=options)
-        self.config = config
+        self.config = config = self.config_from(config, options)
         self.load_report: Any = None
 
     # -- loader hooks
@@ -624,7 +609,6 @@ class Transformer(DecoderBase):
     def __init__(self, config: Any = None, /, **options: Any) -> None:
         super().__init__(config, **options)
         config = self.config
-        output_activation(torch.zeros(1), config.final_activation)
         self.weight_map = {}  # no public checkpoint format: our own names load as they are
         self.encoder = Seq2SeqEncoder(config)
         self.decoder = Seq2SeqDecoder(config)
@@ -690,7 +674,6 @@ class Decoder(DecoderBase):
 
     def __init__(self, config: TransformerConfig | None = None, /, **options: Any) -> None:
         super().__init__(config, **options)
-        output_activation(torch.zeros(1), self.config.final_activation)
         self.weight_map = {}
         self.decoder = Seq2SeqDecoder(self.config)
         self.tie_weights()
