@@ -21,6 +21,7 @@ Contract:
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -77,6 +78,21 @@ def _add_trainer(model_class: type[nn.Module], add_trainer: bool | None) -> type
     return trainable(model_class)
 
 
+def _with_application(model_class: type[nn.Module], model: Any, application: str, kwargs: dict[str, Any]
+                      ) -> type[nn.Module]:
+    """``application='lm'|'unilm'``: the class with the causal/UniLM mask, and ``with_mlm`` on in ``kwargs``."""
+    app = (application or "encoder").lower()
+    if app in ("lm", "unilm"):
+        family = model.lower() if isinstance(model, str) else model_class.__name__.lower()
+        if family in ("electra", "t5"):
+            raise ValueError(f"application={application!r} is not available for model={model!r}")
+        kwargs["with_mlm"] = kwargs.get("with_mlm") or True
+        model_class = (extend_with_language_model if app == "lm" else extend_with_unified_language_model)(model_class)
+    elif app != "encoder":
+        raise ValueError(f"unknown application={application!r}; use 'encoder', 'lm' or 'unilm'")
+    return model_class
+
+
 def build_transformer_model(
     config_path: str | os.PathLike | None = None,
     checkpoint_path: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
@@ -115,16 +131,7 @@ def build_transformer_model(
     if not (isinstance(model_class, type) and issubclass(model_class, nn.Module)):
         raise TypeError(f"model must be a registered name or an nn.Module subclass, got {model!r}")
 
-    app = (application or "encoder").lower()
-    if app in ("lm", "unilm"):
-        family = model.lower() if isinstance(model, str) else model_class.__name__.lower()
-        if family in ("electra", "t5"):
-            raise ValueError(f"application={application!r} is not available for model={model!r}")
-        kwargs["with_mlm"] = kwargs.get("with_mlm") or True
-        model_class = (extend_with_language_model if app == "lm" else extend_with_unified_language_model)(model_class)
-    elif app != "encoder":
-        raise ValueError(f"unknown application={application!r}; use 'encoder', 'lm' or 'unilm'")
-
+    model_class = _with_application(model_class, model, application, kwargs)
     model_class = _add_trainer(model_class, add_trainer)
     config_class = getattr(model_class, "config_class", None)
     if config_class is not None:
@@ -134,10 +141,7 @@ def build_transformer_model(
         options = {**configs, **kwargs}
     # our classes can be built on the meta device: nothing is initialised that the checkpoint will overwrite
     use_meta = checkpoint_path is not None and model_class.__module__.startswith("bert4torch.")
-    if use_meta:
-        with torch.device("meta"):
-            transformer = model_class(**options)
-    else:
+    with torch.device("meta") if use_meta else contextlib.nullcontext():
         transformer = model_class(**options)
     if checkpoint_path is not None:
         load_weights(transformer, checkpoint_path, ignore_invalid_weights=bool(options.get("ignore_invalid_weights")),

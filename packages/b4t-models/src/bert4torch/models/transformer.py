@@ -113,10 +113,7 @@ def parse_config(
             seen[name] = values[name] = value
     if unknown:
         valid = sorted(fields | set(aliases))
-        hints = []
-        for key in unknown:
-            close = closest(key, valid)
-            hints.append(f"{key!r}" + (f" (did you mean {close!r}?)" if close else ""))
+        hints = [f"{key!r}" + (f" (did you mean {c!r}?)" if (c := closest(key, valid)) else "") for key in unknown]
         raise ConfigError(f"{cls.__name__}: unknown config key(s) {', '.join(hints)}")
     missing = [
         f.name for f in dataclasses.fields(cls)  # type: ignore[arg-type]
@@ -124,10 +121,13 @@ def parse_config(
     ]
     if missing:
         raise ConfigError(f"{cls.__name__}: required option(s) missing: {', '.join(missing)}")
-    if values.get("final_activation", "linear") not in ("linear", "softmax"):
-        raise ConfigError(f"{cls.__name__}: final_activation must be 'linear' or 'softmax', "
-                          f"got {values['final_activation']!r}")
+    _check_final_activation(cls.__name__, values.get("final_activation", "linear"))
     return cls(**values)
+
+
+def _check_final_activation(owner: str, value: Any) -> None:
+    if value not in ("linear", "softmax"):
+        raise ConfigError(f"{owner}: final_activation must be 'linear' or 'softmax', got {value!r}")
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
