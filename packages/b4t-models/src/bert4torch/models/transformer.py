@@ -19,9 +19,9 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from bert4torch.activations import get_activation
 
 from ._cache import CachedAttention, KVCache, attention_bias, position_ids_from_mask
 from ._config import ConfigError, closest
@@ -157,31 +157,16 @@ class RMSNorm(nn.Module):
         return self.weight * x32.to(x.dtype)
 
 
-def _gelu_tanh(x: Tensor) -> Tensor:
-    return F.gelu(x, approximate="tanh")
-
-
-_ACTIVATIONS = {
-    "gelu": F.gelu,
-    "gelu_new": _gelu_tanh,
-    "gelu_pytorch_tanh": _gelu_tanh,
-    "relu": F.relu,
-    "silu": F.silu,
-    "swish": F.silu,
-    "tanh": torch.tanh,
-}
-
-
 def activation(name: str) -> Any:
-    """The activation function called ``name`` in a config (``gelu`` is exact erf GELU, ``gelu_new`` the tanh one).
+    """The activation called ``name`` in a config, from the one registry (``bert4torch.activations``).
 
     Raises:
-        ValueError: An unknown name, with the valid ones.
+        ValueError: An unknown name, with the closest valid ones.
     """
     try:
-        return _ACTIVATIONS[name]
-    except KeyError:
-        raise ValueError(f"unknown activation {name!r}; valid: {sorted(_ACTIVATIONS)}") from None
+        return get_activation(name)
+    except KeyError as exc:
+        raise ValueError(exc.args[0]) from None
 
 
 def output_activation(logits: Tensor, final_activation: str) -> Tensor:
