@@ -19,12 +19,18 @@ EXPECTED_ALL_MODELS = [
     "RoBERTa", "RoFormer", "RoFormerV2", "UIE", "UniLM_Mask", "WeightLoadingError", "build_transformer_model",
     "extend_with_language_model", "extend_with_unified_language_model", "invert_weight_map", "load_checkpoint",
     "load_weights", "resolve_model",
+    # every family's config class, the decoder cache and its protocol
+    "AlbertConfig", "BartConfig", "DebertaV2Config", "ElectraConfig", "ErnieConfig", "GauAlphaConfig", "GPTConfig",
+    "GPT2Config", "GPT2MLConfig", "LlamaConfig", "NezhaConfig", "Qwen2Config", "RobertaConfig", "RoFormerConfig",
+    "RoFormerV2Config", "T5Config", "T5v11Config", "MT5v11Config", "TransformerConfig", "TransformerXLConfig",
+    "UIEConfig", "XLNetConfig", "KVCache", "DecoderCache",
 ]
 EXPECTED_ALL_LAYERS = [
     "BERT_WHITENING", "BertEmbeddings", "BertLayer", "CRF", "ConvLayer", "EfficientGlobalPointer", "GatedAttentionUnit",
     "GlobalPointer", "Identity", "LayerNorm", "MixUp", "MultiHeadAttentionLayer", "PositionWiseFeedForward",
     "RelativePositionsEncoding", "RelativePositionsEncodingDebertaV2", "RelativePositionsEncodingT5",
-    "RoPEPositionEncoding", "SinusoidalPositionEncoding", "TplinkerHandshakingKernel",
+    "RoPEPositionEncoding", "SinusoidalPositionEncoding", "TplinkerHandshakingKernel", "FUSE_MAX_ROWS", "clear_fused_cache",
+    "fused_linear",
     "create_position_ids_from_input_ids", "get_pool_emb", "get_sinusoid_encoding_table", "t5_relative_position_bucket",
 ]
 EXPECTED_ALL_ACTIVATIONS = ["ACT2FN", "gelu", "gelu_fast", "gelu_new", "get_activation", "linear_act", "mish", "quick_gelu", "swish"]
@@ -64,3 +70,14 @@ def test_base_model_resolves_lazily_to_the_trainer_or_names_the_pip_command():
 def test_importing_models_does_not_import_transformers():
     code = "import sys, bert4torch.models, bert4torch.layers; assert 'transformers' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_every_public_name_resolves_and_the_cache_meets_its_protocol():
+    import torch
+
+    for name in bert4torch.models.__all__:
+        if name not in ("BaseModel", "BaseModelDP", "BaseModelDDP"):
+            assert getattr(bert4torch.models, name) is not None, name
+    models = bert4torch.models
+    cache = models.KVCache(self_attn=(), cross_attn=(), key_mask=torch.ones(2, 3, dtype=torch.bool))
+    assert isinstance(cache, models.DecoderCache)

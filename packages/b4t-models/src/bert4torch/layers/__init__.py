@@ -13,6 +13,7 @@ from typing import Any
 
 from ._attention import MultiHeadAttentionLayer
 from ._ffn import PositionWiseFeedForward
+from ._fused import FUSE_MAX_ROWS, clear_fused_cache, fused_linear
 from ._norm import LayerNorm
 from ._position import (
     RelativePositionsEncoding,
@@ -41,6 +42,7 @@ _LAZY = {
 
 __all__ = [
     "BERT_WHITENING",
+    "FUSE_MAX_ROWS",
     "BertEmbeddings",
     "BertLayer",
     "CRF",
@@ -49,6 +51,8 @@ __all__ = [
     "GatedAttentionUnit",
     "GlobalPointer",
     "Identity",
+    "clear_fused_cache",
+    "fused_linear",
     "LayerNorm",
     "MixUp",
     "MultiHeadAttentionLayer",

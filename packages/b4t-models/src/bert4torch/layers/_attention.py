@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._packed import packed_linear
+from ._fused import FUSE_MAX_ROWS, fused_linear
 from ._position import RelativePositionsEncoding, RoPEPositionEncoding
 
 
@@ -80,10 +80,6 @@ class MultiHeadAttentionLayer(nn.Module):
         elif p_bias == "typical_relative":
             self.relative_positions_encoding = RelativePositionsEncoding(max_position, max_position, dk, max_relative_position)
 
-    def packed_groups(self) -> tuple[tuple[nn.Linear, ...], ...]:
-        """q, k and v read the same input: stored side by side, one GEMM at inference (see ``_packed.py``)."""
-        return ((self.q, self.k, self.v),)
-
     def _heads(self, x: torch.Tensor, size: int) -> torch.Tensor:
         return x.view(x.shape[0], x.shape[1], self.num_attention_heads, size).transpose(1, 2)
 
@@ -112,10 +108,10 @@ class MultiHeadAttentionLayer(nn.Module):
         """
         kv = hidden_states if encoder_hidden_states is None else encoder_hidden_states
         mask = attention_mask if encoder_hidden_states is None else encoder_attention_mask
-        # inference on packed weights: one GEMM for q, k and v instead of three, on a view of their storage
+        # inference on a few rows: one GEMM for q, k and v (see ``_fused.py``)
         fuse = kv is hidden_states and not torch.is_grad_enabled()
-        qkv = packed_linear(hidden_states, (self.q, self.k, self.v)) if fuse else None
-        if qkv is not None:
+        if fuse and hidden_states.shape[0] * hidden_states.shape[1] <= FUSE_MAX_ROWS:
+            qkv = fused_linear(hidden_states, (self.q, self.k, self.v))
             dk = self.num_attention_heads * self.attention_key_size
             q_, k_, v_ = qkv.split([dk, dk, self.num_attention_heads * self.attention_head_size], dim=-1)
             q = self._heads(q_, self.attention_key_size)

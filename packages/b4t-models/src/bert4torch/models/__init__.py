@@ -30,7 +30,16 @@ _LAZY_CLASSES: dict[str, str] = {}
 for _target in MODELS.values():
     _module, _, _cls = _target.partition(":")
     _LAZY_CLASSES.setdefault(_cls, _module)
-_LAZY_CLASSES.update({"BertConfig": "bert"})
+# every family's config class, and the decoder cache type and protocol (the contract of bert4torch.generation)
+_LAZY_CLASSES.update({
+    "AlbertConfig": "albert", "BartConfig": "bart", "BertConfig": "bert", "DebertaV2Config": "deberta_v2",
+    "ElectraConfig": "electra", "ErnieConfig": "ernie", "GauAlphaConfig": "gau_alpha", "GPTConfig": "gpt",
+    "GPT2Config": "gpt2", "GPT2MLConfig": "gpt2_ml", "LlamaConfig": "llama", "NezhaConfig": "nezha",
+    "Qwen2Config": "qwen2", "RobertaConfig": "roberta", "RoFormerConfig": "roformer", "RoFormerV2Config": "roformer",
+    "T5Config": "t5", "T5v11Config": "t5", "MT5v11Config": "t5", "TransformerConfig": "transformer",
+    "TransformerXLConfig": "transformer_xl", "UIEConfig": "uie", "XLNetConfig": "xlnet",
+    "KVCache": "_cache", "DecoderCache": "_cache",
+})
 
 # the original's models.py exposed the trainer classes; they now live in b4t-trainer and resolve lazily
 _TRAINER_NAMES = ("BaseModel", "BaseModelDP", "BaseModelDDP")
@@ -77,4 +86,10 @@ def __getattr__(name: str) -> Any:
         value = getattr(import_module(f"{__name__}.{_LAZY_CLASSES[name]}"), name)
         globals()[name] = value
         return value
+    # the classes of application='lm'/'unilm', rebuilt by name when a pickle refers to them
+    for prefix, extend in (("UnifiedLanguageModel", extend_with_unified_language_model),
+                           ("LanguageModel", extend_with_language_model)):
+        if name.startswith(prefix) and len(name) > len(prefix):
+            base = name[len(prefix):]
+            return extend(globals()[base] if base in globals() else __getattr__(base))
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -33,15 +33,15 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint as grad_checkpoint
 
 from bert4torch.layers import LayerNorm
-from bert4torch.layers._packed import PackedLinears
 
 from ._config import EncoderConfig
-from ._weights import LoadReport, WeightMap, invert_weight_map, load_weights, save_state_dict
+from ._model import ModelBase
+from ._weights import LoadReport, WeightMap, invert_weight_map, save_state_dict
 
 __all__ = ["BERT_BASE", "LM_Mask", "UniLM_Mask", "extend_with_language_model", "extend_with_unified_language_model"]
 
 
-class BERT_BASE(PackedLinears, nn.Module):  # noqa: N801 - the original's public name
+class BERT_BASE(ModelBase):  # noqa: N801 - the original's public name
     """Base of every encoder family: config handling, the three-stage forward, hooks, loading and saving."""
 
     config_class: ClassVar[type[EncoderConfig]] = EncoderConfig
@@ -52,11 +52,7 @@ class BERT_BASE(PackedLinears, nn.Module):  # noqa: N801 - the original's public
 
     def __init__(self, config: EncoderConfig | None = None, /, **options: Any) -> None:
         super().__init__()
-        if config is None:
-            config = self.config_class.from_dict(options)
-        elif options:
-            config = self.config_class.from_dict(config.to_dict(), overrides=options)
-        self.config = config
+        self.config = config = self.config_from(config, options)
         for key, value in config.to_dict().items():
             if key in ("layer_norm_cond", "layer_add_embs"):
                 continue
@@ -109,7 +105,6 @@ class BERT_BASE(PackedLinears, nn.Module):  # noqa: N801 - the original's public
         if bias is not None:
             bias = bias.bool()
             keep = bias if keep is None else keep & bias
-        self.attention_mask = keep  # the 0/1 form, for callers that read it like the original
         if keep is None:
             return None
         return torch.zeros(keep.shape, dtype=dtype, device=keep.device).masked_fill_(~keep, torch.finfo(dtype).min)
@@ -260,14 +255,6 @@ class BERT_BASE(PackedLinears, nn.Module):  # noqa: N801 - the original's public
             return self._vocab_rows(tensor)
         return tensor
 
-    def load_weights_from_pytorch_checkpoint(self, checkpoint: Any, mapping: WeightMap | None = None) -> LoadReport:
-        """Load a checkpoint strictly (the original's method name). ``mapping`` overrides the family map."""
-        return load_weights(self, checkpoint, mapping, ignore_invalid_weights=self.ignore_invalid_weights)
-
-    def load_weights(self, checkpoint: Any, mapping: WeightMap | None = None, strict: bool = True) -> LoadReport:
-        """Load weights saved by :meth:`save_weights` (either key layout) or any family checkpoint."""
-        return load_weights(self, checkpoint, mapping, ignore_invalid_weights=not strict or self.ignore_invalid_weights)
-
     def _checkpoint_layout_state(self, mapping: dict[str, str] | None) -> dict[str, torch.Tensor]:
         inverse = invert_weight_map(self.weight_map, self.num_hidden_layers) if mapping is None else mapping
         out: dict[str, torch.Tensor] = {}
@@ -276,33 +263,13 @@ class BERT_BASE(PackedLinears, nn.Module):  # noqa: N801 - the original's public
             out.setdefault(key, tensor)
         return out
 
+    def checkpoint_state(self) -> dict[str, torch.Tensor]:
+        """Our weights under the checkpoint's keys (the derived inverse of the family's weight map)."""
+        return self._checkpoint_layout_state(None)
+
     def variable_mapping(self) -> dict[str, str]:
         """``{our parameter name: checkpoint key}``, derived from the family's weight map (the original's method)."""
         return invert_weight_map(self.weight_map, self.num_hidden_layers)
-
-    def save_weights(self, save_path: str | os.PathLike, mapping: dict[str, str] | str | None = None,
-                     prefix: str | None = None) -> None:
-        """Save weights.
-
-        Args:
-            save_path: ``.safetensors`` writes safetensors; any other suffix ``torch.save``.
-            mapping: None: our parameter names (the state dict, as v0.2.5 saved through its trainer, so
-                ``model.load_state_dict(torch.load(path, weights_only=True))`` works); ``'checkpoint'``: the family's
-                checkpoint layout (the derived inverse of the weight map, loadable by other frameworks); a dict
-                ``{our name: key}``: rename those keys.
-            prefix: the original's switch: ``''`` is the same as ``mapping='checkpoint'``.
-
-        Everything saved here loads back with :meth:`load_weights` or ``build_transformer_model``.
-        """
-        if mapping == "checkpoint" or (mapping is None and prefix == ""):
-            state = self._checkpoint_layout_state(None)
-        elif isinstance(mapping, dict):
-            state = {mapping.get(k, k): v for k, v in self.state_dict().items()}
-        elif mapping is None:
-            state = dict(self.state_dict())
-        else:
-            raise ValueError(f"mapping must be None, 'checkpoint' or a dict, got {mapping!r}")
-        save_state_dict(state, save_path)
 
     def to_hf_config(self) -> dict[str, Any]:
         """The HF ``config.json`` for this model (families override to add their keys)."""
@@ -334,22 +301,6 @@ class BERT_BASE(PackedLinears, nn.Module):  # noqa: N801 - the original's public
         (folder / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False))
         save_state_dict(self._checkpoint_layout_state(None), folder / "model.safetensors")
 
-    def predict(self, inputs: Any, return_all: int | None = None) -> Any:
-        """Forward in eval mode without gradients, restoring the previous mode (the original's helper).
-
-        Args:
-            inputs: the list input (or a single tensor).
-            return_all: when the output is a list, the index of the element to return (None: all).
-        """
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.no_grad():
-                output = self.forward(inputs)
-        finally:
-            self.train(was_training)
-        return output if return_all is None else output[return_all]
-
 
 class LM_Mask:  # noqa: N801 - the original's public name
     """Mixin: a lower-triangular (causal) mask, for ``application='lm'``."""
@@ -374,11 +325,23 @@ class UniLM_Mask:  # noqa: N801 - the original's public name
         return (idxs[:, None, :] <= idxs[:, :, None])[:, None]
 
 
+_EXTENDED: dict[tuple[type, type], type] = {}
+
+
+def _extend(mixin: type, name_prefix: str, model_class: type[BERT_BASE]) -> type[BERT_BASE]:
+    """One cached subclass per (mixin, family): pickle finds it as ``bert4torch.models.<name_prefix><Family>``."""
+    key = (mixin, model_class)
+    if key not in _EXTENDED:
+        _EXTENDED[key] = type(f"{name_prefix}{model_class.__name__}", (mixin, model_class),
+                              {"__module__": "bert4torch.models"})
+    return _EXTENDED[key]
+
+
 def extend_with_language_model(model_class: type[BERT_BASE]) -> type[BERT_BASE]:
-    """A subclass of ``model_class`` with the causal mask and the MLM head on (the original's helper)."""
-    return type(f"LanguageModel{model_class.__name__}", (LM_Mask, model_class), {"__module__": model_class.__module__})
+    """A subclass of ``model_class`` with the causal mask (the original's helper)."""
+    return _extend(LM_Mask, "LanguageModel", model_class)
 
 
 def extend_with_unified_language_model(model_class: type[BERT_BASE]) -> type[BERT_BASE]:
     """A subclass of ``model_class`` with the UniLM mask (the original's helper)."""
-    return type(f"UnifiedLanguageModel{model_class.__name__}", (UniLM_Mask, model_class), {"__module__": model_class.__module__})
+    return _extend(UniLM_Mask, "UnifiedLanguageModel", model_class)

@@ -13,12 +13,15 @@ Contract:
   the checkpoint tensors are assigned into them (no random init, one copy in memory); parameters the checkpoint
   does not provide are then allocated and initialised. Custom classes are built normally and copied into.
 * ``return_model_config=True`` returns ``(model, config_dict)``.
-* With b4t-trainer installed the returned model is also a ``bert4torch.trainer.BaseModel`` (``compile``/``fit``),
-  as at v0.2.5; ``forward`` accepts the list or the unpacked items, so the trainer's unpacking works.
+* With b4t-trainer installed (``add_trainer=None``) the returned model is also a ``bert4torch.trainer.BaseModel``
+  (``compile``/``fit``), as at v0.2.5: an instance of ``bert4torch.trainer.trainable(Family)``, a named class that
+  pickles. ``add_trainer=False`` returns the plain family class; ``True`` requires b4t-trainer.
+  ``forward`` accepts the list or the unpacked items, so the trainer's unpacking works.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -56,19 +59,38 @@ def _materialize(model: nn.Module) -> None:
         model.tie_weights()
 
 
-def _with_trainer(model_class: type[nn.Module]) -> type[nn.Module]:
-    """At v0.2.5 every built model *was* a trainer ``BaseModel`` (``model.compile(...)``, ``model.fit(...)`` on the
-    result of ``build_transformer_model``). When b4t-trainer is installed, return a subclass that mixes it in after the
-    family class (so the family's ``forward``, ``predict``, ``save_weights`` and ``load_weights`` win); without it,
-    the class is returned unchanged."""
+def _add_trainer(model_class: type[nn.Module], add_trainer: bool | None) -> type[nn.Module]:
+    """``bert4torch.trainer.trainable(model_class)`` (the family plus ``compile``/``fit``), or the plain class.
+
+    None: when b4t-trainer imports (v0.2.5 returned a trainer model); True: required; False: never.
+    """
+    if add_trainer is False:
+        return model_class
     try:
-        from bert4torch.trainer import BaseModel
-    except ImportError:
+        import bert4torch.trainer as trainer
+    except ImportError as exc:
+        if add_trainer:
+            raise ImportError('add_trainer=True needs b4t-trainer: pip install "b4t-models[trainer]"') from exc
         return model_class
-    if issubclass(model_class, BaseModel):
-        return model_class
-    return type(model_class.__name__, (model_class, BaseModel), {"__module__": model_class.__module__,
-                                                                  "__doc__": model_class.__doc__})
+    trainable = getattr(trainer, "trainable", None)
+    if trainable is None:  # a b4t-trainer release that predates trainable()
+        from ._trainable import trainable
+    return trainable(model_class)
+
+
+def _with_application(model_class: type[nn.Module], model: Any, application: str, kwargs: dict[str, Any]
+                      ) -> type[nn.Module]:
+    """``application='lm'|'unilm'``: the class with the causal/UniLM mask, and ``with_mlm`` on in ``kwargs``."""
+    app = (application or "encoder").lower()
+    if app in ("lm", "unilm"):
+        family = model.lower() if isinstance(model, str) else model_class.__name__.lower()
+        if family in ("electra", "t5"):
+            raise ValueError(f"application={application!r} is not available for model={model!r}")
+        kwargs["with_mlm"] = kwargs.get("with_mlm") or True
+        model_class = (extend_with_language_model if app == "lm" else extend_with_unified_language_model)(model_class)
+    elif app != "encoder":
+        raise ValueError(f"unknown application={application!r}; use 'encoder', 'lm' or 'unilm'")
+    return model_class
 
 
 def build_transformer_model(
@@ -77,6 +99,7 @@ def build_transformer_model(
     model: str | type[BERT_BASE] = "bert",
     application: str = "encoder",
     return_model_config: bool = False,
+    add_trainer: bool | None = None,
     **kwargs: Any,
 ) -> nn.Module | tuple[nn.Module, dict[str, Any]]:
     """Build a model of family ``model`` from ``config_path`` and load ``checkpoint_path`` strictly.
@@ -87,6 +110,8 @@ def build_transformer_model(
         model: family name (see ``bert4torch.models.MODELS``) or a model class.
         application: ``'encoder'``, ``'lm'`` (causal mask) or ``'unilm'`` (UniLM mask).
         return_model_config: also return the merged config dict.
+        add_trainer: None: the model is also a ``bert4torch.trainer.BaseModel`` (``compile``/``fit``) when b4t-trainer
+            is installed; True: require it; False: the plain family class.
         **kwargs: model options (validated by the family's config class: ``with_pool``, ``with_mlm``,
             ``segment_vocab_size``, ``keep_tokens``, ``ignore_invalid_weights``, ...). Not a sink: a typo raises.
 
@@ -106,17 +131,8 @@ def build_transformer_model(
     if not (isinstance(model_class, type) and issubclass(model_class, nn.Module)):
         raise TypeError(f"model must be a registered name or an nn.Module subclass, got {model!r}")
 
-    app = (application or "encoder").lower()
-    if app in ("lm", "unilm"):
-        family = model.lower() if isinstance(model, str) else model_class.__name__.lower()
-        if family in ("electra", "t5"):
-            raise ValueError(f"application={application!r} is not available for model={model!r}")
-        kwargs["with_mlm"] = kwargs.get("with_mlm") or True
-        model_class = (extend_with_language_model if app == "lm" else extend_with_unified_language_model)(model_class)
-    elif app != "encoder":
-        raise ValueError(f"unknown application={application!r}; use 'encoder', 'lm' or 'unilm'")
-
-    model_class = _with_trainer(model_class)
+    model_class = _with_application(model_class, model, application, kwargs)
+    model_class = _add_trainer(model_class, add_trainer)
     config_class = getattr(model_class, "config_class", None)
     if config_class is not None:
         config = config_class.from_dict(configs, overrides=kwargs)
@@ -125,18 +141,13 @@ def build_transformer_model(
         options = {**configs, **kwargs}
     # our classes can be built on the meta device: nothing is initialised that the checkpoint will overwrite
     use_meta = checkpoint_path is not None and model_class.__module__.startswith("bert4torch.")
-    if use_meta:
-        with torch.device("meta"):
-            transformer = model_class(**options)
-    else:
+    with torch.device("meta") if use_meta else contextlib.nullcontext():
         transformer = model_class(**options)
     if checkpoint_path is not None:
         load_weights(transformer, checkpoint_path, ignore_invalid_weights=bool(options.get("ignore_invalid_weights")),
                      assign=use_meta)
         if use_meta:
             _materialize(transformer)
-    if hasattr(transformer, "pack_parameters"):
-        transformer.pack_parameters()  # built without a checkpoint, or just materialized: lay the weights out
     transformer.configs = options  # type: ignore[assignment]  # the original exposes the merged config
     if return_model_config:
         return transformer, options

@@ -45,20 +45,45 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bert4torch.layers._packed import packed_linear
+from bert4torch.layers import FUSE_MAX_ROWS, fused_linear
 
 __all__ = [
     "CachedAttention",
+    "DecoderCache",
     "KVCache",
     "attention_bias",
     "causal_bias_for",
     "position_ids_from_mask",
 ]
+
+
+@runtime_checkable
+class DecoderCache(Protocol):
+    """What ``past_key_values`` must offer the decoding loop of ``bert4torch.generation`` (``KVCache`` does)."""
+
+    @property
+    def seq_len(self) -> int:
+        """Number of cached positions (padding included)."""
+        ...
+
+    @property
+    def batch_size(self) -> int:
+        """Number of rows in the cache."""
+        ...
+
+    def num_real_tokens(self) -> Tensor:
+        """Per-row count of real past tokens, ``[batch]`` long."""
+        ...
+
+    def reorder(self, index: Tensor) -> DecoderCache:
+        """A cache whose rows are ``index`` (beam search, dropping finished rows); this one is unchanged."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -174,10 +199,6 @@ def causal_bias_for(q_len: int, k_len: int, dtype: torch.dtype, device: torch.de
 # torch >= 2.5 lets SDPA share key/value heads across query heads (grouped-query attention) without copying
 _SDPA_GQA = tuple(int(x) for x in torch.__version__.split(".")[:2]) >= (2, 5)
 
-# largest batch * new_len for which projections reading the same input run as one GEMM at inference: on a few
-# rows (decoding steps) one launch beats two or three (measured: 1 row, 384 -> 2x1024: 240 us vs 400 us); on
-# hundreds of rows the separate GEMMs and contiguous outputs win (512 rows: 9.7 ms vs 11.5 ms)
-FUSE_MAX_ROWS = 64
 
 
 RopeFn = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
@@ -231,12 +252,6 @@ class CachedAttention(nn.Module):
         self.v = nn.Linear(kv_in, self.num_kv_heads * head_dim, bias=qkv_bias)
         self.o = nn.Linear(num_heads * head_dim, hidden_size, bias=o_bias)
 
-    def packed_groups(self) -> tuple[tuple[nn.Linear, ...], ...]:
-        """Linears stored side by side (``bert4torch.layers._packed``): q, k, v read one input (k, v for cross)."""
-        if self.cross:
-            return (self.q,), (self.k, self.v), (self.o,)
-        return (self.q, self.k, self.v), (self.o,)
-
     def _heads(self, x: Tensor, n: int) -> Tensor:
         b, t, _ = x.shape
         return x.view(b, t, n, self.head_dim).transpose(1, 2)
@@ -280,13 +295,12 @@ class CachedAttention(nn.Module):
         else:
             # inference on a few rows (decoding steps): one GEMM for q, k and v (see FUSE_MAX_ROWS)
             few = not torch.is_grad_enabled() and x.shape[0] * x.shape[1] <= FUSE_MAX_ROWS
-            qkv = packed_linear(x, (self.q, self.k, self.v)) if few else None
-            if qkv is None:
+            if not few:
                 q = self._heads(self.q(x), self.num_heads)
                 k, v = self.project_kv(x)
             else:
                 qd, kd = self.num_heads * self.head_dim, self.num_kv_heads * self.head_dim
-                q_, k_, v_ = qkv.split([qd, kd, kd], dim=-1)
+                q_, k_, v_ = fused_linear(x, (self.q, self.k, self.v)).split([qd, kd, kd], dim=-1)
                 q, k, v = self._heads(q_, self.num_heads), self._heads(k_, self.num_kv_heads), self._heads(v_, self.num_kv_heads)
             if rope is not None:
                 q, k = rope(q, k)

@@ -21,6 +21,7 @@ import difflib
 import json
 import os
 from dataclasses import dataclass, fields
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 __all__ = ["ConfigError", "EncoderConfig", "HF_IGNORED", "close_name", "read_config_file"]
@@ -51,10 +52,16 @@ HF_IGNORED: frozenset[str] = frozenset(
 )
 
 
+def closest(name: str, valid: Iterable[str], cutoff: float = 0.6) -> str | None:
+    """The valid name closest to ``name``, or None: the one did-you-mean helper of ``bert4torch.models``."""
+    close = difflib.get_close_matches(name, list(valid), n=1, cutoff=cutoff)
+    return close[0] if close else None
+
+
 def close_name(name: str, valid: list[str]) -> str:
-    """A "did you mean ..." hint."""
-    close = difflib.get_close_matches(name, valid, n=1, cutoff=0.5)
-    return f"did you mean {close[0]!r}?" if close else f"valid options: {', '.join(sorted(valid))}"
+    """A "did you mean ..." hint, or the valid options when none is close."""
+    close = closest(name, valid, cutoff=0.5)
+    return f"did you mean {close!r}?" if close else f"valid options: {', '.join(sorted(valid))}"
 
 
 def read_config_file(config_path: str | os.PathLike) -> dict[str, Any]:

@@ -8,8 +8,9 @@ lines (append-only; do not reorder or remove others'). Names are matched lower-c
 
 from __future__ import annotations
 
-import difflib
 import importlib
+
+from ._config import closest
 
 __all__ = ["MODELS", "resolve_model"]
 
@@ -62,8 +63,8 @@ def resolve_model(name: str) -> type:
     """
     key = name.lower()
     if key not in MODELS:
-        close = difflib.get_close_matches(key, list(MODELS), n=1, cutoff=0.3)
-        hint = f"did you mean {close[0]!r}?" if close else f"valid names: {', '.join(sorted(MODELS))}"
+        close = closest(key, MODELS, cutoff=0.3)
+        hint = f"did you mean {close!r}?" if close else f"valid names: {', '.join(sorted(MODELS))}"
         raise ValueError(f"unknown model={name!r}; {hint}")
     module_name, _, class_name = MODELS[key].partition(":")
     module = importlib.import_module(f"bert4torch.models.{module_name}")

@@ -31,7 +31,6 @@ The contract (for family authors):
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import re
@@ -42,6 +41,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+from ._config import closest
 
 __all__ = [
     "LEGACY_RENAMES",
@@ -345,7 +346,7 @@ def load_weights(
     Args:
         model: the module to fill. Optional hooks: ``convert_checkpoint_tensors(items) -> items`` (rewrites the
             ``(key, tensor)`` stream before mapping), ``load_variable(name, tensor) -> tensor``,
-            ``expected_new_parameters() -> set[str]``, ``tie_weights()``, ``pack_parameters()`` (weight layout).
+            ``expected_new_parameters() -> set[str]``, ``tie_weights()``.
         checkpoint: a path (file, shard list, index json, folder) or an in-memory state dict.
         weight_map: checkpoint key -> our name (see the module docstring); None means the model's ``weight_map``.
         prefix: the family prefix tolerated on checkpoint keys; None means the model's ``prefix``.
@@ -418,17 +419,15 @@ def load_weights(
     model.load_report = report  # type: ignore[assignment]
     if hasattr(model, "tie_weights"):
         model.tie_weights()
-    if hasattr(model, "pack_parameters"):
-        model.pack_parameters()  # loaded tensors have their own storage: q/k/v side by side again
     if not report.ok:
         message = report.describe()
         if report.unexpected:
             known = list(weight_map)
             hints = []
             for k in report.unexpected[:3]:
-                close = difflib.get_close_matches(template_key(k)[0], known, n=1)
+                close = closest(template_key(k)[0], known)
                 if close:
-                    hints.append(f"{k!r} looks like {close[0]!r}")
+                    hints.append(f"{k!r} looks like {close!r}")
             if hints:
                 message += "; " + "; ".join(hints)
         if ignore_invalid_weights:

@@ -14,7 +14,6 @@ import dataclasses
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
-import torch
 from torch import Tensor, nn
 
 from ._cache import CachedAttention, KVCache
@@ -139,7 +138,6 @@ class GPT(DecoderBase):
     def __init__(self, config: GPTConfig | None = None, /, **options: Any) -> None:
         super().__init__(config, **options)
         config = self.config
-        output_activation(torch.zeros(1), config.final_activation)
         self.weight_map = GPT_WEIGHT_MAP
         self.embeddings = GPTEmbeddings(config)
         self.encoderLayer = nn.ModuleList(GPTLayer(config) for _ in range(config.num_hidden_layers))

@@ -149,7 +149,6 @@ class GPT2(DecoderBase):
     def __init__(self, config: GPT2Config | None = None, /, **options: Any) -> None:
         super().__init__(config, **options)
         config = self.config
-        output_activation(torch.zeros(1), config.final_activation)  # validate the option early
         self.final_activation = config.final_activation
         self.weight_map = GPT2_WEIGHT_MAP
         self.embeddings = GPT2Embeddings(config)

@@ -19,7 +19,6 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-import torch
 from torch import Tensor, nn
 
 from ._cache import CachedAttention, KVCache
@@ -120,7 +119,6 @@ class GPT2_ML(DecoderBase):  # noqa: N801 - the original's public name
     def __init__(self, config: GPT2MLConfig | None = None, /, **options: Any) -> None:
         super().__init__(config, **options)
         config = self.config
-        output_activation(torch.zeros(1), config.final_activation)
         self.weight_map = {}  # our own names: the original's convert script wrote bert4torch keys
         self.embeddings = GPT2MLEmbeddings(config)
         self.encoderLayer = nn.ModuleList(GPT2MLLayer(config) for _ in range(config.num_hidden_layers))

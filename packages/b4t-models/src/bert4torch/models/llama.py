@@ -15,9 +15,10 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from bert4torch.layers._packed import packed_linear
 
-from ._cache import FUSE_MAX_ROWS, CachedAttention, KVCache
+from bert4torch.layers import FUSE_MAX_ROWS, fused_linear
+
+from ._cache import CachedAttention, KVCache
 from ._config import ConfigError
 from .transformer import (
     DecoderBase,
@@ -178,18 +179,12 @@ class LlamaFeedForward(nn.Module):
         self.outputDense = nn.Linear(intermediate_size, hidden_size, bias=bias)
         self.act = activation(act)
 
-    def packed_groups(self) -> tuple[tuple[nn.Linear, ...], ...]:
-        """Gate and up projections read the same input: stored side by side (see ``pack_linears``)."""
-        return (self.intermediateDense, self.intermediateDense2), (self.outputDense,)
-
     def forward(self, x: Tensor) -> Tensor:
         """The gated FFN."""
         if not torch.is_grad_enabled() and x.shape[0] * x.shape[1] <= FUSE_MAX_ROWS:
             # decoding steps: gate and up projections in one GEMM (see FUSE_MAX_ROWS)
-            gate_up = packed_linear(x, (self.intermediateDense, self.intermediateDense2))
-            if gate_up is not None:
-                gate, up = gate_up.chunk(2, dim=-1)
-                return self.outputDense(self.act(gate) * up)
+            gate, up = fused_linear(x, (self.intermediateDense, self.intermediateDense2)).chunk(2, dim=-1)
+            return self.outputDense(self.act(gate) * up)
         return self.outputDense(self.act(self.intermediateDense(x)) * self.intermediateDense2(x))
 
 
@@ -251,7 +246,6 @@ class Llama(DecoderBase):
     def __init__(self, config: Any = None, /, **options: Any) -> None:
         super().__init__(config, **options)
         config = self.config
-        output_activation(torch.zeros(1), config.final_activation)
         self.final_activation = config.final_activation
         self.weight_map = LLAMA_WEIGHT_MAP
         self.embeddings = _WordEmbeddings(config.vocab_size, config.hidden_size)

@@ -1,8 +1,7 @@
-"""Qwen2 (``model='qwen2'``): the LLaMA network with biases on q/k/v, loaded from HF-format folders.
+"""Qwen2 (``model='qwen2'``): a preset of LLaMA (biases on q/k/v, 32k positions), loaded from HF-format folders.
 
-Mirrors ``transformers.Qwen2ForCausalLM``. The module is :class:`bert4torch.models.llama.Llama`; this file holds what
-differs: the config (q/k/v bias on, output bias off, its own defaults) and the weight map (identical key layout to
-LLaMA). Sliding-window attention is not implemented, so a config that turns it on is rejected.
+Mirrors ``transformers.Qwen2ForCausalLM``: the network, the weight map and the config fields are LLaMA's; only the
+defaults differ. Sliding-window attention is not implemented, so a config that turns it on is rejected.
 """
 
 from __future__ import annotations
@@ -12,66 +11,30 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from ._config import ConfigError
-from .llama import LLAMA_WEIGHT_MAP, Llama, normalize_rope_config
-from .transformer import config_to_dict, parse_config
+from .llama import LLAMA_WEIGHT_MAP, Llama, LlamaConfig
 
 __all__ = ["QWEN2_WEIGHT_MAP", "Qwen2", "Qwen2Config"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class Qwen2Config:
-    """Qwen2 hyper-parameters (HF ``Qwen2Config`` names)."""
+class Qwen2Config(LlamaConfig):
+    """Qwen2 hyper-parameters: :class:`LlamaConfig` with Qwen2's defaults (HF ``Qwen2Config`` names)."""
 
-    vocab_size: int  # rows of the token embedding and of the LM head
-    hidden_size: int  # model width
-    num_hidden_layers: int  # decoder layers
-    num_attention_heads: int  # query heads
-    intermediate_size: int  # SwiGLU width
-    num_key_value_heads: int | None = None  # key/value heads (grouped-query attention); None = no grouping
-    head_dim: int | None = None  # width of one head; None = hidden_size // num_attention_heads
-    hidden_act: str = "silu"  # gate activation of the SwiGLU FFN
     max_position_embeddings: int = 32768  # informative only (RoPE)
-    rms_norm_eps: float = 1e-6  # RMSNorm epsilon
-    rope_theta: float = 10000.0  # RoPE base
     qkv_bias: bool = True  # Qwen2's defining difference from LLaMA
-    o_bias: bool = False  # no bias on the output projection
-    mlp_bias: bool = False  # no bias in the FFN
-    tie_word_embeddings: bool = False  # small Qwen2 checkpoints (0.5B, 1.5B) tie, larger ones do not
-    token_pad_ids: int | None = None  # id masked out as padding; None = only an explicit attention_mask pads
-    dropout_rate: float = 0.0  # residual dropout (training only)
-    final_activation: str = "linear"  # 'linear' returns logits, 'softmax' probabilities
-    ignore_invalid_weights: bool = False  # downgrade strict loading errors to a warning
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, overrides: Mapping[str, Any] | None = None) -> Qwen2Config:
         """From an HF ``config.json`` dict; unknown keys, sliding windows and scaled RoPE raise."""
-        data = normalize_rope_config(data)
-        layer_types = data.pop("layer_types", None)
-        if layer_types is not None and any(t != "full_attention" for t in layer_types):
-            raise ConfigError(f"layer_types other than full_attention are not supported: {layer_types}")
-        return parse_config(
-            cls,
-            data,
-            normalize_rope_config(overrides or {}),
-            aliases={"pad_token_id": "token_pad_ids", "max_position": "max_position_embeddings"},
-            # the window size is irrelevant while use_sliding_window is False (checked below)
-            ignored=frozenset({"sliding_window"}),
-            required_values={"use_sliding_window": False, "segment_vocab_size": 0},
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """Field values (the keyword options ``build_transformer_model`` passes to the model)."""
-        return config_to_dict(self)
-
-    @property
-    def kv_heads(self) -> int:
-        """Key/value heads after applying the default."""
-        return self.num_key_value_heads or self.num_attention_heads
-
-    @property
-    def head_size(self) -> int:
-        """Width of one head after applying the default."""
-        return self.head_dim or self.hidden_size // self.num_attention_heads
+        sources = [dict(data), dict(overrides or {})]
+        for source in sources:
+            layer_types = source.pop("layer_types", None)
+            if layer_types is not None and any(t != "full_attention" for t in layer_types):
+                raise ConfigError(f"layer_types other than full_attention are not supported: {layer_types}")
+            if source.pop("use_sliding_window", False) is not False:
+                raise ConfigError(f"{cls.__name__}: use_sliding_window=True is not supported (only False)")
+            source.pop("sliding_window", None)  # the window size is irrelevant while use_sliding_window is False
+        return super().from_dict(sources[0], overrides=sources[1])  # type: ignore[return-value]
 
 
 class Qwen2(Llama):
@@ -81,10 +44,6 @@ class Qwen2(Llama):
     hf_model_type: ClassVar[str | None] = "qwen2"
     hf_architecture: ClassVar[str | None] = "Qwen2ForCausalLM"
 
-    def __init__(self, config: Qwen2Config | None = None, /, **options: Any) -> None:
-        super().__init__(config, **options)
-        self.weight_map = QWEN2_WEIGHT_MAP
-
 
 # Qwen2's HF keys are LLaMA's (model.layers.{}.self_attn.q_proj.{weight,bias}, ...).
-QWEN2_WEIGHT_MAP: dict[str, str | None] = dict(LLAMA_WEIGHT_MAP)
+QWEN2_WEIGHT_MAP: dict[str, str | None] = LLAMA_WEIGHT_MAP

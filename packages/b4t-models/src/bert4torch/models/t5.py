@@ -360,7 +360,6 @@ class T5Decoder(_T5Base):
     def __init__(self, config: T5Config | None = None, /, **options: Any) -> None:
         super().__init__(config, **options)
         config = self.config
-        output_activation(torch.zeros(1), config.final_activation)
         self.final_activation = config.final_activation
         self.weight_map = t5_decoder_weight_map(config)
         self.embeddings = _WordEmbeddings(config)
@@ -591,41 +590,19 @@ class MT5v11Config(T5Config):
     default_version: ClassVar[str | None] = "mt5.1.1"
 
 
-class T5v11(T5):
-    """``model='t5.1.1'``."""
-
-    config_class: ClassVar[type] = T5v11Config
-
-
-class MT5v11(T5):
-    """``model='mt5.1.1'`` (mT5, t5_pegasus)."""
-
-    config_class: ClassVar[type] = MT5v11Config
-    hf_model_type: ClassVar[str | None] = "mt5"
-    hf_architecture: ClassVar[str | None] = "MT5ForConditionalGeneration"
-
-
-class T5v11Encoder(T5Encoder):
-    """``model='t5.1.1_encoder'``."""
-
-    config_class: ClassVar[type] = T5v11Config
-
-
-class MT5v11Encoder(T5Encoder):
-    """``model='mt5.1.1_encoder'`` (gated, unlike the original, whose name check missed the suffix)."""
-
-    config_class: ClassVar[type] = MT5v11Config
-    hf_model_type: ClassVar[str | None] = "mt5"
-    hf_architecture: ClassVar[str | None] = "MT5EncoderModel"
-
-
-class T5v11Decoder(T5Decoder):
-    """``model='t5.1.1_decoder'``."""
-
-    config_class: ClassVar[type] = T5v11Config
-
-
-class MT5v11Decoder(T5Decoder):
-    """``model='mt5.1.1_decoder'``."""
-
-    config_class: ClassVar[type] = MT5v11Config
+# `model=` name -> class: (class name, base, config, HF model_type and architecture when they differ from the base)
+_PRESETS: tuple[tuple[str, type, type, tuple[str, str] | None], ...] = (
+    ("T5v11", T5, T5v11Config, None),
+    ("MT5v11", T5, MT5v11Config, ("mt5", "MT5ForConditionalGeneration")),
+    ("T5v11Encoder", T5Encoder, T5v11Config, None),
+    # gated, unlike the original, whose name check missed the suffix
+    ("MT5v11Encoder", T5Encoder, MT5v11Config, ("mt5", "MT5EncoderModel")),
+    ("T5v11Decoder", T5Decoder, T5v11Config, None),
+    ("MT5v11Decoder", T5Decoder, MT5v11Config, None),
+)
+for _name, _base, _config, _hf in _PRESETS:
+    _attrs: dict[str, Any] = {"__module__": __name__, "__qualname__": _name, "config_class": _config,
+                              "__doc__": f"{_base.__name__} preset with {_config.__name__} ({_config.__doc__})"}
+    if _hf is not None:
+        _attrs.update(hf_model_type=_hf[0], hf_architecture=_hf[1])
+    globals()[_name] = type(_name, (_base,), _attrs)

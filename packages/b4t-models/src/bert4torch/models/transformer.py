@@ -14,19 +14,18 @@ decoder with cross-attention, learned absolute positions and ``src_vocab_size`` 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bert4torch.layers._packed import PackedLinears
+from bert4torch.activations import get_activation
 
 from ._cache import CachedAttention, KVCache, attention_bias, position_ids_from_mask
-from ._config import ConfigError
+from ._config import ConfigError, closest
+from ._model import ModelBase
 
 __all__ = [
     "Decoder",
@@ -114,10 +113,7 @@ def parse_config(
             seen[name] = values[name] = value
     if unknown:
         valid = sorted(fields | set(aliases))
-        hints = []
-        for key in unknown:
-            close = difflib.get_close_matches(key, valid, n=1)
-            hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        hints = [f"{key!r}" + (f" (did you mean {c!r}?)" if (c := closest(key, valid)) else "") for key in unknown]
         raise ConfigError(f"{cls.__name__}: unknown config key(s) {', '.join(hints)}")
     missing = [
         f.name for f in dataclasses.fields(cls)  # type: ignore[arg-type]
@@ -125,7 +121,13 @@ def parse_config(
     ]
     if missing:
         raise ConfigError(f"{cls.__name__}: required option(s) missing: {', '.join(missing)}")
+    _check_final_activation(cls.__name__, values.get("final_activation", "linear"))
     return cls(**values)
+
+
+def _check_final_activation(owner: str, value: Any) -> None:
+    if value not in ("linear", "softmax"):
+        raise ConfigError(f"{owner}: final_activation must be 'linear' or 'softmax', got {value!r}")
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
@@ -155,31 +157,16 @@ class RMSNorm(nn.Module):
         return self.weight * x32.to(x.dtype)
 
 
-def _gelu_tanh(x: Tensor) -> Tensor:
-    return F.gelu(x, approximate="tanh")
-
-
-_ACTIVATIONS = {
-    "gelu": F.gelu,
-    "gelu_new": _gelu_tanh,
-    "gelu_pytorch_tanh": _gelu_tanh,
-    "relu": F.relu,
-    "silu": F.silu,
-    "swish": F.silu,
-    "tanh": torch.tanh,
-}
-
-
 def activation(name: str) -> Any:
-    """The activation function called ``name`` in a config (``gelu`` is exact erf GELU, ``gelu_new`` the tanh one).
+    """The activation called ``name`` in a config, from the one registry (``bert4torch.activations``).
 
     Raises:
-        ValueError: An unknown name, with the valid ones.
+        ValueError: An unknown name, with the closest valid ones.
     """
     try:
-        return _ACTIVATIONS[name]
-    except KeyError:
-        raise ValueError(f"unknown activation {name!r}; valid: {sorted(_ACTIVATIONS)}") from None
+        return get_activation(name)
+    except KeyError as exc:
+        raise ValueError(exc.args[0]) from None
 
 
 def output_activation(logits: Tensor, final_activation: str) -> Tensor:
@@ -263,19 +250,6 @@ def unpack_inputs(inputs: Any, names: tuple[str, ...]) -> list[Any]:
     return items
 
 
-def sinusoid_table(max_position: int, dim: int) -> Tensor:
-    """The fixed sin/cos position table of "Attention is all you need" (interleaved sin, cos)."""
-    position = torch.arange(max_position, dtype=torch.float32)[:, None]
-    div = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
-    table = torch.zeros(max_position, dim)
-    table[:, 0::2] = torch.sin(position * div)
-    table[:, 1::2] = torch.cos(position * div)
-    return table
-
-
-# --- the base of the decoder families ------------------------------------------------------------------------------
-
-
 def run_decoder_layers(
     layers: nn.ModuleList, x: Tensor, past: KVCache | None, *args: Any
 ) -> tuple[Tensor, tuple[tuple[Tensor, Tensor], ...]]:
@@ -301,30 +275,25 @@ def decoder_outputs(
     return outputs, KVCache(self_attn=new_kv, cross_attn=(), key_mask=step.key_mask)
 
 
-class DecoderBase(PackedLinears, nn.Module):
+class DecoderBase(ModelBase):
     """What every decoder/seq2seq family shares: the ``build_transformer_model`` contract and saving.
 
     It follows the contract of ``bert4torch.models._base.BERT_BASE`` without its encoder options: ``config_class``
     with ``from_dict(data, *, overrides)``/``to_dict()``; ``__init__(config=None, /, **options)`` (options are
     validated by the config: a typo raises); ``prefix``/``weight_map`` read by the shared strict loader; the
     loader's hooks ``load_variable`` (tensor surgery), ``tie_weights`` and ``init_model_weights``. Saving goes
-    through the derived inverse map plus :meth:`save_variable`, the inverse surgery.
+    through the derived inverse map plus :meth:`restore_checkpoint_tensors`, the inverse surgery.
     """
 
     config_class: ClassVar[type]
     prefix: ClassVar[str] = ""
-    packed_column_major: ClassVar[bool] = True  # decoding steps read [in, out] weights faster (layers/_packed.py)
     hf_model_type: ClassVar[str | None] = None
     hf_architecture: ClassVar[str | None] = None
     weight_map: Mapping[str, str | list[str] | None]
 
     def __init__(self, config: Any = None, /, **options: Any) -> None:
         super().__init__()
-        if config is None:
-            config = self.config_class.from_dict(options)
-        elif options:
-            config = self.config_class.from_dict(config.to_dict(), overrides=options)
-        self.config = config
+        self.config = config = self.config_from(config, options)
         self.load_report: Any = None
 
     # -- loader hooks
@@ -357,17 +326,9 @@ class DecoderBase(PackedLinears, nn.Module):
         """How many layer indices the weight map's ``{}`` slot can take (the deepest stack)."""
         return int(getattr(self.config, "num_hidden_layers", 0) or 0)
 
-    # -- loading and saving
-    def load_weights(self, checkpoint: Any, mapping: Mapping[str, Any] | None = None, strict: bool = True) -> Any:
-        """Load a checkpoint (path, folder, shards or state dict) strictly through the family's weight map."""
-        from ._weights import load_weights
-
-        return load_weights(self, checkpoint, mapping, ignore_invalid_weights=not strict)
-
-    load_weights_from_pytorch_checkpoint = load_weights
-
+    # -- saving
     def checkpoint_state(self) -> dict[str, Tensor]:
-        """Our weights under the checkpoint's keys (derived inverse map, then :meth:`save_variable`)."""
+        """Our weights under the checkpoint's keys (derived inverse map, then :meth:`restore_checkpoint_tensors`)."""
         from ._weights import invert_weight_map
 
         inverse = invert_weight_map(self.weight_map, self.layers_in_map())
@@ -405,12 +366,6 @@ class DecoderBase(PackedLinears, nn.Module):
             state = {k: v.contiguous() for k, v in self.state_dict().items() if k not in aliases}
         (folder / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False))
         save_state_dict(state, folder / "model.safetensors")
-
-    @torch.no_grad()
-    def predict(self, inputs: Any) -> Any:
-        """Forward in eval mode without gradients (the original's helper)."""
-        self.eval()
-        return self(inputs)
 
 
 # --- the generic encoder-decoder (`model='transformer'`, `'decoder'`; BART configures it) ---------------------------
@@ -639,7 +594,6 @@ class Transformer(DecoderBase):
     def __init__(self, config: Any = None, /, **options: Any) -> None:
         super().__init__(config, **options)
         config = self.config
-        output_activation(torch.zeros(1), config.final_activation)
         self.weight_map = {}  # no public checkpoint format: our own names load as they are
         self.encoder = Seq2SeqEncoder(config)
         self.decoder = Seq2SeqDecoder(config)
@@ -705,7 +659,6 @@ class Decoder(DecoderBase):
 
     def __init__(self, config: TransformerConfig | None = None, /, **options: Any) -> None:
         super().__init__(config, **options)
-        output_activation(torch.zeros(1), self.config.final_activation)
         self.weight_map = {}
         self.decoder = Seq2SeqDecoder(self.config)
         self.tie_weights()

@@ -231,7 +231,6 @@ class Transformer_XL(DecoderBase):  # noqa: N801 - the original's public name
     def __init__(self, config: TransformerXLConfig | None = None, /, **options: Any) -> None:
         super().__init__(config, **options)
         c = self.config
-        output_activation(torch.zeros(1), c.final_activation)
         self.weight_map = {}  # our own names (the original needed converted files as well)
         self.embeddings = _Embeddings(c)
         shared = None

@@ -187,7 +187,6 @@ class XLNET(DecoderBase):
     def __init__(self, config: XLNetConfig | None = None, /, **options: Any) -> None:
         super().__init__(config, **options)
         config = self.config
-        output_activation(torch.zeros(1), config.final_activation)
         self.weight_map = XLNET_WEIGHT_MAP
         self.embeddings = _Embeddings(config)
         # used only by XLNet's permutation pre-training (target mapping); kept so checkpoints round-trip
