@@ -293,15 +293,7 @@ class CachedAttention(nn.Module):
             else:
                 raise ValueError("cross-attention needs the encoder output or its cached projection")
         else:
-            # inference on a few rows (decoding steps): one GEMM for q, k and v (see FUSE_MAX_ROWS)
-            few = not torch.is_grad_enabled() and x.shape[0] * x.shape[1] <= FUSE_MAX_ROWS
-            if not few:
-                q = self._heads(self.q(x), self.num_heads)
-                k, v = self.project_kv(x)
-            else:
-                qd, kd = self.num_heads * self.head_dim, self.num_kv_heads * self.head_dim
-                q_, k_, v_ = fused_linear(x, (self.q, self.k, self.v)).split([qd, kd, kd], dim=-1)
-                q, k, v = self._heads(q_, self.num_heads), self._heads(k_, self.num_kv_heads), self._heads(v_, self.num_kv_heads)
+            q, k, v = self._project_self(x)
             if rope is not None:
                 q, k = rope(q, k)
             if past is not None and past[0].shape[2]:
@@ -327,6 +319,14 @@ class CachedAttention(nn.Module):
             scale=self.scale,
         )
         return self._merge(out), new_kv
+
+    def _project_self(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """q, k, v heads of ``x``; on a few rows at inference (decoding steps) one GEMM (see FUSE_MAX_ROWS)."""
+        if torch.is_grad_enabled() or x.shape[0] * x.shape[1] > FUSE_MAX_ROWS:
+            return (self._heads(self.q(x), self.num_heads), *self.project_kv(x))
+        qd, kd = self.num_heads * self.head_dim, self.num_kv_heads * self.head_dim
+        q, k, v = fused_linear(x, (self.q, self.k, self.v)).split([qd, kd, kd], dim=-1)
+        return self._heads(q, self.num_heads), self._heads(k, self.num_kv_heads), self._heads(v, self.num_kv_heads)
 
     def _merge(self, out: Tensor) -> Tensor:
         """``[batch, heads, len, head_dim]`` -> output projection of ``[batch, len, heads * head_dim]``."""
