@@ -128,3 +128,9 @@ def test_any_input_gets_a_well_formed_answer(server: str, text: str, n: object) 
     else:
         # what the server received is what was sent: query strings carry any Unicode text except NUL quirks
         assert out == {"code": 0, "desc": "succeeded", "data": [text] * expected_n}
+
+
+def test_wraps_returns_the_envelope_dict() -> None:
+    handler = WebServing().wraps(repeat, {"text": (None, True), "n": (int, False)})
+    assert handler({"text": "a", "n": "1"}) == {"code": 0, "desc": "succeeded", "data": ["a"]}
+    assert handler({"n": "1"})["code"] == 1
