@@ -302,9 +302,13 @@ class TokenizerBase:
                 too small to hold the start and end tokens.
         """
         single = isinstance(first_texts, str)
-        if single and second_texts is None and maxlen is None and return_offsets is False:  # the commonest call
-            ids = self._with_specials(first_texts, False)[0]
-            return [ids, [0] * len(ids)]
+        if single and second_texts is None and maxlen is None:  # the commonest calls, kept short
+            if return_offsets is False:
+                ids = self._with_specials(first_texts, False)[0]
+                return [ids, [0] * len(ids)]
+            if return_offsets is True or return_offsets == "transformers":
+                ids, spans = self._with_specials(first_texts, True)
+                return [ids, [0] * len(ids), self._offsets_form(spans, return_offsets)]
         if return_offsets not in (False, True, "transformers"):
             raise ValueError(f"return_offsets must be False, True or 'transformers', got {return_offsets!r}")
         if not single:
