@@ -255,15 +255,15 @@ def test_docstring_examples() -> None:
 
 
 def test_errors_are_raised_with_reasons(cased, helpers) -> None:
-    with pytest.raises(ValueError, match="no unknown token"):
-        Tokenizer({"a": 0})
+    with pytest.raises(ValueError, match="no unk token '\\[UNK\\]'"):
+        Tokenizer({"a": 0}, token_start=None, token_end=None, token_pad=None, token_mask=None)
     with pytest.raises(ValueError, match="return_offsets"):
         cased.encode("x", return_offsets="hf")
     with pytest.raises(ValueError, match="truncate_from"):
         cased.encode("x", maxlen=3, truncate_from="middle")
     with pytest.raises(ValueError, match="differ in length"):
         cased.encode(["a", "b"], ["c"])
-    with pytest.raises(ValueError, match="maxlen is too small"):
+    with pytest.raises(ValueError, match="maxlen=0 cannot hold"):
         cased.encode("some words here", maxlen=0)
     with pytest.raises(KeyError, match="not in the vocabulary"):
         load_vocab(helpers.CASED_VOCAB, simplified=True, startswith=["[nope]"])

@@ -14,7 +14,7 @@ np = pytest.importorskip("numpy")
 def _reference(rows, length, value, mode):
     out = []
     for r in rows:
-        r = list(r)[:length] if mode == "post" else list(r)[max(len(r) - length, 0) :]
+        r = list(r)[:length]  # the original slices x[:length] in both modes: a longer row keeps its head
         pad = [value] * (length - len(r))
         out.append(r + pad if mode == "post" else pad + r)
     return out
@@ -64,3 +64,16 @@ def test_tensors_give_a_tensor_of_the_same_dtype() -> None:
 def test_bad_mode_is_an_error() -> None:
     with pytest.raises(ValueError, match="mode"):
         sequence_padding([[1]], mode="middle")
+
+
+def test_pre_mode_with_a_length_keeps_the_head_of_longer_sequences() -> None:
+    torch = pytest.importorskip("torch")
+    assert sequence_padding([[1, 2, 3, 4], [5]], length=2, mode="pre").tolist() == [[1, 2], [0, 5]]
+    got = sequence_padding([torch.tensor([1, 2, 3, 4]), torch.tensor([5])], length=2, mode="pre")
+    assert got.tolist() == [[1, 2], [0, 5]]
+
+
+@pytest.mark.parametrize("length", [-1, 2.5, "3", [-1]])
+def test_negative_or_non_integer_length_is_a_value_error_naming_length(length) -> None:
+    with pytest.raises(ValueError, match="length"):
+        sequence_padding([[1, 2, 3]], length=length)

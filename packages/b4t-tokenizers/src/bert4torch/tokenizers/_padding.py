@@ -20,59 +20,56 @@ def sequence_padding(
         length: target length of each of the first ``seq_dims`` dimensions; None takes the maximum over the batch.
         value: the padding value.
         seq_dims: how many leading dimensions of each item are padded.
-        mode: 'post' pads at the end (and cuts the end), 'pre' at the start (and cuts the start).
+        mode: 'post' pads at the end, 'pre' at the start; a longer sequence keeps its head either way.
 
     Returns:
         A numpy array for list/array inputs; a torch tensor (same dtype and device) for tensor inputs.
 
     Raises:
-        ValueError: an unknown ``mode``, or a ``length`` list of the wrong size.
+        ValueError: an unknown ``mode``, a negative ``length``, or a ``length`` list of the wrong size.
     """
     if mode not in ("post", "pre"):
         raise ValueError(f"mode must be 'post' or 'pre', got {mode!r}")
     first = inputs[0] if len(inputs) else None
     if type(first).__module__.startswith("torch"):
-        return _pad_tensors(inputs, length, value, seq_dims, mode)
+        return _pad_tensors(inputs, _lengths(length, seq_dims, [t.shape for t in inputs]), value, seq_dims, mode)
     import numpy as np  # lazily: importing the tokenizers must not load numpy
 
     arrays = [np.asarray(x) for x in inputs]
-    if length is None:
-        lengths = np.max([a.shape[:seq_dims] for a in arrays], axis=0) if arrays else np.zeros(seq_dims, int)
-    elif isinstance(length, int):
-        lengths = [length] * seq_dims
-    else:
-        lengths = list(length)
-        if len(lengths) != seq_dims:
-            raise ValueError(f"length has {len(lengths)} entries for seq_dims={seq_dims}")
-    slices = tuple(np.s_[: int(n)] if mode == "post" else np.s_[-int(n) :] for n in lengths)
+    lengths = _lengths(length, seq_dims, [a.shape for a in arrays])
     out = []
     for a in arrays:
-        a = a[slices] if all(int(n) > 0 for n in lengths) else a[tuple(np.s_[:0] for _ in lengths)]
-        pad = [(0, int(n) - a.shape[d]) if mode == "post" else (int(n) - a.shape[d], 0) for d, n in enumerate(lengths)]
+        a = a[tuple(slice(0, n) for n in lengths)]  # longer sequences keep their head, whatever the mode
+        pad = [(0, n - a.shape[d]) if mode == "post" else (n - a.shape[d], 0) for d, n in enumerate(lengths)]
         pad += [(0, 0)] * (a.ndim - seq_dims)
         out.append(np.pad(a, pad, "constant", constant_values=value))
     return np.array(out)
 
 
-def _pad_tensors(inputs: Sequence[Any], length: Any, value: Any, seq_dims: int, mode: str) -> Any:
+def _lengths(length: int | Sequence[int] | None, seq_dims: int, shapes: Sequence[Sequence[int]]) -> list[int]:
+    """The target length of each padded dimension (the batch maximum where ``length`` is None)."""
+    if length is None:
+        return [max((int(s[d]) for s in shapes), default=0) for d in range(seq_dims)]
+    if hasattr(length, "tolist"):
+        length = length.tolist()  # a numpy array of lengths
+    lengths = list(length) if isinstance(length, (list, tuple)) else [length] * seq_dims
+    if len(lengths) != seq_dims:
+        raise ValueError(f"length has {len(lengths)} entries for seq_dims={seq_dims}")
+    for n in lengths:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ValueError(f"length must be None or ints >= 0 (one per sequence dimension), got {length!r}")
+    return lengths
+
+
+def _pad_tensors(inputs: Sequence[Any], lengths: list[int], value: Any, seq_dims: int, mode: str) -> Any:
     import torch
 
-    if length is None:
-        lengths = [max(int(t.shape[d]) for t in inputs) for d in range(seq_dims)]
-    elif isinstance(length, int):
-        lengths = [length] * seq_dims
-    else:
-        lengths = list(length)
-        if len(lengths) != seq_dims:
-            raise ValueError(f"length has {len(lengths)} entries for seq_dims={seq_dims}")
     out = []
     for t in inputs:
         for d, n in enumerate(lengths):
-            size = t.shape[d]
-            if size > n:
-                t = t.narrow(d, 0, n) if mode == "post" else t.narrow(d, size - n, n)
-        shape = list(lengths) + list(t.shape[seq_dims:])
-        padded = torch.full(shape, value, dtype=t.dtype, device=t.device)
+            if t.shape[d] > n:
+                t = t.narrow(d, 0, n)  # longer sequences keep their head, whatever the mode
+        padded = torch.full(list(lengths) + list(t.shape[seq_dims:]), value, dtype=t.dtype, device=t.device)
         index = tuple(
             slice(0, t.shape[d]) if mode == "post" else slice(n - t.shape[d], n) for d, n in enumerate(lengths)
         )

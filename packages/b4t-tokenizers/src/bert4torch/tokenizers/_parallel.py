@@ -65,56 +65,68 @@ def parallel_apply_generator(
     """
     if workers < 1 or max_queue_size < 1:
         raise ValueError(f"workers and max_queue_size must be >= 1, got {workers} and {max_queue_size}")
-    if dummy:
-        from multiprocessing.pool import ThreadPool
-
-        pool: Any = ThreadPool(workers)
-        # threads share the caller's RNG state, so there is nothing to seed
-        call: Callable[[tuple[int, Any]], tuple[int, Any]] = lambda item: (item[0], func(item[1]))  # noqa: E731
-    else:
-        import multiprocessing  # lazily: keeps the package import light
-
-        ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
-        seeds: tuple[int, ...] = ()
-        if random_seeds is not None and random_seeds is not False and random_seeds is not True:
-            seeds = tuple(random_seeds)
-        reseed = random_seeds is not None and random_seeds is not False
-        pool = ctx.Pool(workers, _init_worker, (func, seeds, ctx.Value("i", 0), reseed))
-        call = _call
-    pending: deque[Any] = deque()
-    ready: dict[int, Any] = {}
-    next_out = 0
+    pool, call = _make_pool(func, workers, dummy, random_seeds)
     try:
-        it = enumerate(iterable)
-        exhausted = False
-        while True:
-            while not exhausted and len(pending) < max_queue_size:
-                try:
-                    item = next(it)
-                except StopIteration:
-                    exhausted = True
-                    break
-                pending.append(pool.apply_async(call, (item,)))
-            if not pending:
-                break
-            if unordered:
-                # take the first finished task, else wait on the oldest
-                for k, res in enumerate(pending):
-                    if res.ready():
-                        del pending[k]
-                        break
-                else:
-                    res = pending.popleft()
-                yield res.get()
-            else:
-                i, r = pending.popleft().get()
-                ready[i] = r
-                while next_out in ready:
-                    yield next_out, ready.pop(next_out)
-                    next_out += 1
+        yield from _results(pool, call, iterable, max_queue_size, unordered)
     finally:
         pool.terminate()
         pool.join()
+
+
+def _make_pool(
+    func: Callable[[Any], Any], workers: int, dummy: bool, random_seeds: bool | Sequence[int] | None
+) -> tuple[Any, Callable[[tuple[int, Any]], tuple[int, Any]]]:
+    """A thread or process pool running ``func``, and the task function to submit to it."""
+    if dummy:
+        from multiprocessing.pool import ThreadPool
+
+        # threads share the caller's RNG state, so there is nothing to seed
+        return ThreadPool(workers), lambda item: (item[0], func(item[1]))
+    import multiprocessing  # lazily: keeps the package import light
+
+    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
+    seeds: tuple[int, ...] = ()
+    if random_seeds is not None and random_seeds is not False and random_seeds is not True:
+        seeds = tuple(random_seeds)
+    reseed = random_seeds is not None and random_seeds is not False
+    return ctx.Pool(workers, _init_worker, (func, seeds, ctx.Value("i", 0), reseed)), _call
+
+
+def _results(
+    pool: Any, call: Callable[[tuple[int, Any]], tuple[int, Any]], iterable: Iterable[Any], max_queue_size: int,
+    unordered: bool,
+) -> Iterator[tuple[int, Any]]:
+    """Keep at most ``max_queue_size`` tasks in flight; yield ``(index, result)`` as finished or in order."""
+    pending: deque[Any] = deque()
+    ready: dict[int, Any] = {}
+    next_out = 0
+    it = enumerate(iterable)
+    exhausted = False
+    while True:
+        while not exhausted and len(pending) < max_queue_size:
+            try:
+                item = next(it)
+            except StopIteration:
+                exhausted = True
+                break
+            pending.append(pool.apply_async(call, (item,)))
+        if not pending:
+            return
+        if unordered:
+            # take the first finished task, else wait on the oldest
+            for k, res in enumerate(pending):
+                if res.ready():
+                    del pending[k]
+                    break
+            else:
+                res = pending.popleft()
+            yield res.get()
+        else:
+            i, r = pending.popleft().get()
+            ready[i] = r
+            while next_out in ready:
+                yield next_out, ready.pop(next_out)
+                next_out += 1
 
 
 def parallel_apply(

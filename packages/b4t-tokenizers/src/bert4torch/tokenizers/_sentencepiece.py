@@ -7,7 +7,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from ._base import TokenizerBase
+from ._base import TokenizerBase, as_id_list, base_options
 from ._utils import strict_kwargs
 
 
@@ -59,16 +59,8 @@ class SpTokenizer(TokenizerBase):
             token_unk = sp.id_to_piece(sp.unk_id())
         if token_pad is None and sp.pad_id() >= 0:
             token_pad = sp.id_to_piece(sp.pad_id())
-        super().__init__(
-            token_start=token_start,
-            token_end=token_end,
-            token_unk=token_unk,
-            token_pad=token_pad,
-            token_mask=token_mask,
-            add_special_tokens=add_special_tokens,
-            pre_tokenize=pre_tokenize,
-            token_translate=token_translate,
-        )
+        super().__init__(**base_options(locals()))
+        self._check_specials(lambda t: sp.piece_to_id(t) != sp.unk_id() or t == sp.id_to_piece(sp.unk_id()))
         self.remove_space = remove_space
         self.keep_accents = keep_accents
         self.do_lower_case = do_lower_case
@@ -114,13 +106,15 @@ class SpTokenizer(TokenizerBase):
         sp = self.sp_model
         return sp.is_control(i) or sp.is_unknown(i) or sp.is_unused(i)
 
-    def _is_decodable(self, i: int) -> bool:
-        return 0 <= i < self._vocab_size and not self._is_special(i)
-
     def decode(self, ids: Sequence[int]) -> str:
-        """Text of ``ids``; control, unknown and out-of-range ids are dropped."""
+        """Text of ``ids`` (a list, numpy array or torch tensor); control and unknown pieces are dropped.
+
+        Raises:
+            TypeError: ``ids`` is not one sequence of integers.
+            ValueError: an id is negative or not below ``vocab_size``.
+        """
         inv = self._token_translate_inv
-        tokens = [self.id_to_token(i) for i in ids if self._is_decodable(i)]
+        tokens = [self.id_to_token(i) for i in as_id_list(ids, self._vocab_size) if not self._is_special(i)]
         if inv:
             tokens = [inv.get(t) or t for t in tokens]
         return self.sp_model.decode_pieces(tokens)

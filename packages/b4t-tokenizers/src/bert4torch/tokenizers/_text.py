@@ -153,33 +153,36 @@ def text_augmentation(
     r = rng or random
     items = [texts] if isinstance(texts, str) else list(texts)
     skips = [skip_words] if isinstance(skip_words, str) else list(skip_words or ())
-    out = []
-    for text in items:
-        protected = set()
-        for w in skips:
-            for m in re.finditer(re.escape(w), text):
-                protected.update(range(m.start(), m.end()))
-        chars = list(text)
-        n_edits = noise_len if noise_len > 0 else int(len(text) * noise_p)
-        candidates = [i for i in range(len(chars)) if i not in protected]
-        if not candidates or n_edits <= 0:
-            out.append(text)
-            continue
-        if allow_dup:
-            positions = [r.choice(candidates) for _ in range(n_edits)]
+    return [_augment_one(text, noise, noise_len, noise_p, skips, strategy, allow_dup, r) for text in items]
+
+
+def _augment_one(
+    text: str, noise: list[str], noise_len: int, noise_p: float, skips: list[str], strategy: str, allow_dup: bool,
+    r: Any,
+) -> str:
+    """One text of :func:`text_augmentation`."""
+    protected = set()
+    for w in skips:
+        for m in re.finditer(re.escape(w), text):
+            protected.update(range(m.start(), m.end()))
+    n_edits = noise_len if noise_len > 0 else int(len(text) * noise_p)
+    candidates = [i for i in range(len(text)) if i not in protected]
+    if not candidates or n_edits <= 0:
+        return text
+    if allow_dup:
+        positions = [r.choice(candidates) for _ in range(n_edits)]
+    else:
+        positions = r.sample(candidates, min(n_edits, len(candidates)))
+    # one strategy per text, as the original; edits are per character slot, so positions never shift
+    how = strategy
+    if how == "random":
+        how = r.choice(("insert", "delete", "replace") if noise else ("delete",))
+    pieces = list(text)
+    for pos in positions:
+        if how == "insert":  # after the chosen character
+            pieces[pos] = pieces[pos] + r.choice(noise)
+        elif how == "delete":
+            pieces[pos] = ""
         else:
-            positions = r.sample(candidates, min(n_edits, len(candidates)))
-        # one strategy per text, as the original; edits are per character slot, so positions never shift
-        how = strategy
-        if how == "random":
-            how = r.choice(("insert", "delete", "replace") if noise else ("delete",))
-        pieces = chars
-        for pos in positions:
-            if how == "insert":  # after the chosen character
-                pieces[pos] = pieces[pos] + r.choice(noise)
-            elif how == "delete":
-                pieces[pos] = ""
-            else:
-                pieces[pos] = r.choice(noise)
-        out.append("".join(pieces))
-    return out
+            pieces[pos] = r.choice(noise)
+    return "".join(pieces)

@@ -7,20 +7,24 @@ text into words, so Python-level work is per word, not per character.
 
 from __future__ import annotations
 
+import bisect
+import functools
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import chain
 from typing import Any
 
-from ._base import TokenizerBase, _Span
+from ._base import TokenizerBase, _Encoded, _Span, as_id_list, base_options
 from ._basic import ASCII_WORD_RE, WORD_RE, BasicTokenizer, get_normalizer, is_cjk_character, is_punctuation
 from ._utils import strict_kwargs
-from ._vocab import read_vocab
+from ._vocab import check_vocab, read_vocab
 from ._wordpiece import WordpieceTokenizer
 
 _WORD_CACHE_MAX = 1 << 15  # entries per memo (words or chunks); past this it is cleared, so memory stays flat
 _SPACE_SPLIT_RE = re.compile(r"[^ ]+")
+_TEXT_SEP = "\x00"  # joins the texts of a batch; not printable, so no fast-path text holds it
+_TEXT_SEP_JOIN = f" {_TEXT_SEP} "
 
 # The original's list of CJK punctuation after which decode removes the space.
 _CJK_PUNCTUATION = (
@@ -92,6 +96,10 @@ class Tokenizer(TokenizerBase):
         token_start, token_end, token_unk, token_pad, token_mask, add_special_tokens, pre_tokenize,
             token_translate: see :class:`TokenizerBase`.
 
+    Raises:
+        TypeError: ``token_dict`` maps a token to something other than an int id.
+        ValueError: a configured special token (``token_start`` etc.) is not in the vocabulary.
+
     Example:
         >>> tok = Tokenizer({"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "[MASK]": 4, "hi": 5, "!": 6})
         >>> tok.encode("Hi!")
@@ -118,70 +126,67 @@ class Tokenizer(TokenizerBase):
         pre_tokenize: Callable[[str], Iterable[str]] | None = None,
         token_translate: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(
-            token_start=token_start,
-            token_end=token_end,
-            token_unk=token_unk,
-            token_pad=token_pad,
-            token_mask=token_mask,
-            add_special_tokens=[*_as_list(add_special_tokens), *(never_split or ())],
-            pre_tokenize=pre_tokenize,
-            token_translate=token_translate,
-        )
-        settings: dict[str, object] = {}
-        if isinstance(token_dict, Mapping):
-            vocab = dict(token_dict)
-        else:
-            vocab, settings = read_vocab(token_dict)
+        options = base_options(locals())
+        options["add_special_tokens"] = [*_as_list(add_special_tokens), *(never_split or ())]
+        super().__init__(**options)
+        if token_unk is None:
+            raise ValueError("Tokenizer needs an unknown token for words WordPiece cannot split: set token_unk")
+        vocab, settings = (check_vocab(token_dict), {}) if isinstance(token_dict, Mapping) else read_vocab(token_dict)
+        self._check_specials(vocab.__contains__)
         if do_lower_case is None:
             do_lower_case = bool(settings.get("do_lower_case", True))
         if strip_accents is None and settings.get("strip_accents") is not None:
             strip_accents = bool(settings["strip_accents"])
         self._token_dict = vocab
         self._token_dict_inv = {v: k for k, v in vocab.items()}
-        self._vocab_size = len(vocab)
+        # the largest id + 1: a vocab.txt with a repeated line keeps the later line's id (HF's rule), so ids run
+        # up to the line count, which is the embedding's size
+        self._vocab_size = max(vocab.values(), default=-1) + 1
         self._do_lower_case = do_lower_case
         self.do_basic_tokenize = do_basic_tokenize
         self._strip_accents = do_lower_case if strip_accents is None else strip_accents
-        self.basic_tokenizer = BasicTokenizer(do_lower_case, self.never_split, strip_accents=self._strip_accents)
         self.wordpiece_tokenizer = WordpieceTokenizer(
-            vocab,
-            unk_token=token_unk or "[UNK]",
-            max_input_chars_per_word=max_input_chars_per_word,
+            vocab, unk_token=token_unk, max_input_chars_per_word=max_input_chars_per_word,
             do_tokenize_unk=do_tokenize_unk,
         )
-        if (token_unk or "[UNK]") not in vocab:
-            raise ValueError(f"the vocabulary has no unknown token {token_unk or '[UNK]'!r} (set token_unk)")
-        self._unk_id = vocab[token_unk or "[UNK]"]
+        self._unk_id = vocab[token_unk]
         self._set_special_ids()
-        self._norm = get_normalizer(do_lower_case, self._strip_accents)
-        self._word_re = WORD_RE if do_basic_tokenize else _SPACE_SPLIT_RE
-        self._ascii_word_re = ASCII_WORD_RE if do_basic_tokenize else _SPACE_SPLIT_RE
+        self._setup_encoding()
+
+    def _setup_encoding(self) -> None:
+        """The regexes, translation table and memos that encoding reads."""
+        vocab = self._token_dict
+        self._norm = get_normalizer(self._do_lower_case, self._strip_accents)
+        self._word_re = WORD_RE if self.do_basic_tokenize else _SPACE_SPLIT_RE
+        self._ascii_word_re = ASCII_WORD_RE if self.do_basic_tokenize else _SPACE_SPLIT_RE
         # Special tokens are matched on the raw text before normalisation (HF's added tokens with
         # normalized=False): only those the vocabulary holds, longest first so the regex takes the longest match.
         specials = sorted((t for t in self.never_split if t in vocab), key=len, reverse=True)
         self._specials = specials
         self._special_re = re.compile("|".join(map(re.escape, specials))) if specials else None
         self._special_first = "".join(sorted({t[0] for t in specials}))
-        # token_translate acts on tokens; precompute it on ids for the fast path.
-        self._id_translate = {
-            vocab[k]: self.token_to_id(v) for k, v in self._token_translate.items() if k in vocab
-        }
         self._special_first_ascii = any(c.isascii() for c in self._special_first)
+        # token_translate acts on tokens; precompute it on ids for the fast path.
+        self._id_translate = {vocab[k]: self.token_to_id(v) for k, v in self._token_translate.items() if k in vocab}
         self._fast = (
-            pre_tokenize is None
+            self._pre_tokenize is None
             and not self._id_translate
             and self._token_start_id is not None
             and self._token_end_id is not None
         )
         self._fast_start, self._fast_end = self._token_start_id, self._token_end_id
         self._word_ids = _WordIds(self._split_ids)
+        self._word_spans = _WordIds(self._split_spans)
         # Printable ASCII text has no whitespace but spaces, so str.split() (C, ~10x faster than the word regex)
         # cuts it into chunks that never straddle a word; chunks repeat about as much as words, so they are
         # memoised too. Not used for other text: a Chinese sentence is one chunk that never repeats.
         self._chunk_ids = _WordIds(self._split_chunk_ids)
         self._chunk_spans = _WordIds(self._split_chunk_spans)
-        self._word_spans = _WordIds(self._split_spans)
+
+    @functools.cached_property
+    def basic_tokenizer(self) -> BasicTokenizer:
+        """A :class:`BasicTokenizer` with this tokenizer's settings (for user code; encoding does not use it)."""
+        return BasicTokenizer(self._do_lower_case, self.never_split, strip_accents=self._strip_accents)
 
     # ---- WordPiece memo entries ----------------------------------------------------------------------------------
     def _split_ids(self, word: str) -> tuple[int, ...]:
@@ -198,16 +203,16 @@ class Tokenizer(TokenizerBase):
             return ids, len(word)
         return ids, tuple((a, b) for _, a, b in pieces)
 
-    def _split_chunk_ids(self, chunk: str) -> tuple[int, ...]:
+    def _split_chunk_ids(self, chunk: str) -> tuple[Any, ...]:
         # A chunk is a run of non-space characters of printable ASCII text (a word with its punctuation).
-        if chunk == "\x00":  # the text separator of _batch_ids: end of one text, start of the next
-            return (self._fast_end, self._fast_start)  # type: ignore[return-value]
+        if chunk == _TEXT_SEP:  # in a joined batch: end of one text, a boundary mark, start of the next
+            return (self._fast_end, None, self._fast_start)
         return tuple(chain.from_iterable(map(self._word_ids.__getitem__, self._ascii_word_re.findall(chunk))))
 
     def _split_chunk_spans(self, chunk: str) -> tuple[tuple[int, ...], int | tuple[tuple[int, int], ...] | None]:
         # (ids, rel): rel is the chunk length when the chunk is one token (most are), else each token's span;
-        # None marks the text separator of _batch_spans
-        if chunk == "\x00":
+        # None marks the text separator of a joined batch
+        if chunk == _TEXT_SEP:
             return (), None
         ids: list[int] = []
         spans: list[_Span] = []
@@ -216,38 +221,72 @@ class Tokenizer(TokenizerBase):
             return tuple(ids), len(chunk)
         return tuple(ids), tuple(spans)
 
-    def _batch_spans(self, texts: Sequence[Any]) -> list[tuple[list[int], list[_Span]]] | None:
-        """Ids and spans (with start/end tokens) of a batch: ``_ascii_spans`` over all qualifying texts at once."""
-        fast = self._batch_fast_flags(texts)
-        if fast is None:
-            return None
-        fast = [f and len(t) < _SPAN_ROWS for t, f in zip(texts, fast)]  # longer ones: _ascii_spans, one by one
-        easy = [t for t, f in zip(texts, fast) if f]
-        out: list[tuple[list[int], list[_Span]]] = []
-        if easy:
-            joined = " \x00 ".join(easy)
-            norm = joined.lower() if self._do_lower_case else joined
-            ids, spans = self._ascii_spans(norm, [self._fast_start], [(0, 0)], done=out)
-            ids.append(self._fast_end)
-            spans.append((0, 0))
-            out.append((ids, spans))
+    # ---- the printable-ASCII fast path: one text, or a batch joined into one text -----------------------------
+    def _fast_norm(self, text: Any) -> str | None:
+        """The normalised text when ``text`` may take the fast path (printable ASCII, no special token), else None.
+
+        Such text has no whitespace but spaces and lower-casing is its only normalisation, which keeps positions.
+        """
+        if (
+            self._fast
+            and text.__class__ is str
+            and text.isascii()
+            and text.isprintable()
+            and not (self._special_first_ascii and self._has_special(text))
+        ):
+            return text.lower() if self._do_lower_case else text
+        return None
+
+    def _ascii_ids(self, norm: str) -> list[Any]:
+        """Ids of fast-path text with start/end tokens (a joined batch gives ``None`` between texts)."""
+        return [self._fast_start, *chain.from_iterable(map(self._chunk_ids.__getitem__, norm.split())), self._fast_end]
+
+    def _ascii_encoded(self, norm: str, done: list[_Encoded] | None = None) -> _Encoded:
+        """Ids and spans of fast-path text with start/end tokens (see ``_ascii_spans`` for ``done``)."""
+        ids, spans = self._ascii_spans(norm, [self._fast_start], [(0, 0)], done)
+        ids.append(self._fast_end)
+        spans.append((0, 0))
+        return ids, spans
+
+    def _with_specials(self, text: Any, with_offsets: bool) -> _Encoded:
+        norm = self._fast_norm(text)
+        if norm is not None:
+            return self._ascii_encoded(norm) if with_offsets else (self._ascii_ids(norm), None)
+        return super()._with_specials(text, with_offsets)
+
+    def _encode_batch(self, texts: Sequence[Any], with_offsets: bool) -> list[_Encoded]:
+        """Every text of a batch; the fast-path texts are joined and encoded as one text, the others one by one.
+
+        Joining removes the per-text Python overhead that dominates short texts. The texts are joined with
+        `` \x00 `` (which none of them holds: it is not printable); that chunk closes one text and opens the next.
+        """
+        fast_norm = self._fast_norm
+        norms = [fast_norm(t) for t in texts]
+        if with_offsets:  # spans come from a table of _SPAN_ROWS rows: longer texts go one by one
+            norms = [n if n is not None and len(n) < _SPAN_ROWS else None for n in norms]
+        easy = [n for n in norms if n is not None]
+        out: list[_Encoded] = []
+        if easy and with_offsets:
+            out.append(self._ascii_encoded(_TEXT_SEP_JOIN.join(easy), done=out))
+        elif easy:
+            flat = self._ascii_ids(_TEXT_SEP_JOIN.join(easy))
+            index = flat.index
+            pos = 0
+            for _ in range(len(easy) - 1):
+                stop = index(None, pos)
+                out.append((flat[pos:stop], None))
+                pos = stop + 1
+            out.append((flat[pos:], None))
         if len(easy) == len(texts):
             return out
         rest = iter(out)
-        with_specials = self._with_specials
-        return [next(rest) if f else with_specials(t, True) for t, f in zip(texts, fast)]  # type: ignore[misc]
-
-    def _batch_fast_flags(self, texts: Sequence[Any]) -> list[bool] | None:
-        """Which texts may take the joined-batch path (printable ASCII, no special token); None if none may."""
-        if not self._fast or self._fast_start == self._fast_end:
-            return None
-        special = self._has_special if self._special_first_ascii else None
-        return [t.__class__ is str and t.isascii() and t.isprintable() and not (special and special(t)) for t in texts]
+        with_specials = super()._with_specials
+        return [next(rest) if n is not None else with_specials(t, with_offsets) for t, n in zip(texts, norms)]
 
     def _ascii_spans(
-        self, norm: str, ids: list[int], spans: list[_Span], done: list[tuple[list[int], list[_Span]]] | None = None
+        self, norm: str, ids: list[int], spans: list[_Span], done: list[_Encoded] | None = None
     ) -> tuple[list[int], list[_Span]]:
-        """``_spans_into`` for printable ASCII text, one cached chunk (word + punctuation) at a time.
+        """``_spans_into`` for fast-path text, one cached chunk (word + punctuation) at a time.
 
         In a joined batch (``done`` given, each text shorter than the span table) a ``\x00`` chunk ends a text:
         its lists, closed with the end token, go to ``done`` and new ones open with the start token. Returns the
@@ -387,95 +426,7 @@ class Tokenizer(TokenizerBase):
                 pos = found + len(word)
         return ids, spans
 
-    def _with_specials(self, text: Any, with_offsets: bool) -> tuple[list[int], list[_Span] | None]:
-        # Fast path for the common case: printable ASCII, no special token inside, no pre_tokenize/translate.
-        # Everything else goes through the general path, which gives the same answer.
-        if self._fast and text.__class__ is str:
-            if text.isascii() and text.isprintable() and not (self._special_first_ascii and self._has_special(text)):
-                norm = text.lower() if self._do_lower_case else text
-                if not with_offsets:
-                    body = chain.from_iterable(map(self._chunk_ids.__getitem__, norm.split()))
-                    return [self._fast_start, *body, self._fast_end], None
-                ids = [self._fast_start]
-                spans = [(0, 0)]
-                self._ascii_spans(norm, ids, spans)
-                ids.append(self._fast_end)
-                spans.append((0, 0))
-                return ids, spans
-            else:
-                ids, spans = self._encode_body(text, with_offsets)
-            ids = [self._fast_start, *ids, self._fast_end]
-            if spans is not None:
-                spans = [(0, 0), *spans, (0, 0)]
-            return ids, spans
-        return super()._with_specials(text, with_offsets)
-
     # ---- public -------------------------------------------------------------------------------------------------
-    def encode(
-        self,
-        first_texts: Any,
-        second_texts: Any = None,
-        maxlen: int | None = None,
-        pattern: str = "S*E*E",
-        truncate_from: Any = "right",
-        return_offsets: Any = False,
-    ) -> list[Any]:
-        # The commonest call, one printable ASCII text and nothing else, is inlined here (two calls fewer per
-        # text); see TokenizerBase.encode for the documentation.
-        if (
-            first_texts.__class__ is str
-            and second_texts is None
-            and maxlen is None
-            and self._fast
-            and first_texts.isascii()
-            and first_texts.isprintable()
-            and not (self._special_first_ascii and self._has_special(first_texts))
-        ):
-            norm = first_texts.lower() if self._do_lower_case else first_texts
-            if not return_offsets:
-                body = chain.from_iterable(map(self._chunk_ids.__getitem__, norm.split()))
-                ids = [self._fast_start, *body, self._fast_end]
-                return [ids, [0] * len(ids)]
-            if return_offsets is True or return_offsets == "transformers":
-                ids = [self._fast_start]
-                spans: list[_Span] = [(0, 0)]
-                self._ascii_spans(norm, ids, spans)
-                ids.append(self._fast_end)
-                spans.append((0, 0))
-                return [ids, [0] * len(ids), spans if return_offsets is not True else self._rematch_form(spans)]
-        return super().encode(first_texts, second_texts, maxlen, pattern, truncate_from, return_offsets)
-
-    encode.__doc__ = TokenizerBase.encode.__doc__
-
-    def _batch_ids(self, texts: Sequence[Any]) -> list[list[int]] | None:
-        """Ids of a batch; the printable ASCII texts go through one regex pass, the others text by text.
-
-        The qualifying texts are joined with `` \x00 `` (which none of them holds), split into chunks at once, and
-        the ``\x00`` chunk maps to ``[SEP] [CLS]``; the flat id list is then cut after each ``[SEP]``. This removes
-        the per-text Python overhead that dominates short texts. Returns None when the fast path is off.
-        """
-        start, end = self._fast_start, self._fast_end
-        fast = self._batch_fast_flags(texts)
-        if fast is None:
-            return None
-        easy = [t for t, f in zip(texts, fast) if f]
-        out: list[list[int]] = []
-        if easy:
-            joined = " \x00 ".join(easy)
-            chunks = (joined.lower() if self._do_lower_case else joined).split()
-            flat = [start, *chain.from_iterable(map(self._chunk_ids.__getitem__, chunks)), end]
-            index = flat.index
-            pos = 0
-            for _ in range(len(easy)):
-                stop = index(end, pos + 1) + 1  # no easy text holds [SEP]: the special-token check above
-                out.append(flat[pos:stop])
-                pos = stop
-        if len(easy) == len(texts):
-            return out
-        rest = iter(out)
-        with_specials = self._with_specials
-        return [next(rest) if f else with_specials(t, False)[0] for t, f in zip(texts, fast)]
-
     def encode_ids(self, text: str) -> list[int]:
         """Ids of one text with start/end tokens (the fastest path; ``encode(text)[0]``)."""
         return self._with_specials(text, False)[0]
@@ -495,8 +446,16 @@ class Tokenizer(TokenizerBase):
         return self._token_dict.get(token, self._unk_id)  # type: ignore[return-value]
 
     def id_to_token(self, id: int) -> str:  # noqa: A002 - the original's parameter name
-        """Token of ``id``."""
-        return self._token_dict_inv[id]
+        """Token of ``id`` (the unknown token for an id no token holds: the earlier line of a repeated one).
+
+        Raises:
+            ValueError: ``id`` is outside ``[0, vocab_size)``.
+        """
+        token = self._token_dict_inv.get(id)
+        if token is None:
+            as_id_list([id], self._vocab_size)  # raises the range error
+            token = self._token_unk  # type: ignore[assignment]
+        return token  # type: ignore[return-value]
 
     @property
     def vocab_size(self) -> int:
@@ -516,64 +475,101 @@ class Tokenizer(TokenizerBase):
         """Readable text: special tokens dropped, ``##`` pieces joined, spacing tidied.
 
         Args:
-            ids: token ids.
+            ids: token ids: a list, or a 1-D numpy array or torch tensor (as generation returns them).
             tokens: the tokens instead of ids, if already at hand.
+
+        Raises:
+            TypeError: ``ids`` is not one sequence of integers.
+            ValueError: an id is negative or not below ``vocab_size``.
         """
-        tokens = list(tokens) if tokens is not None else self.ids_to_tokens(ids)
-        inv = self._token_translate_inv
-        if inv:
-            tokens = [inv.get(t) or t for t in tokens]
-        tokens = [t for t in tokens if not self._is_special(t)]
-        parts: list[str] = []
-        last = ""  # last character written, for the no-space-after-CJK rule
-        for i, token in enumerate(tokens):
-            if token[:2] == "##":
-                parts.append(token[2:])
-            elif len(token) == 1 and is_cjk_character(token):
-                parts.append(token)
-            elif len(token) == 1 and is_punctuation(token):
-                parts.append(token + " ")
-            elif i > 0 and last and is_cjk_character(last):
-                parts.append(token)
-            else:
-                parts.append(" " + token)
-            if parts[-1]:
-                last = parts[-1][-1]
-        text = _DECODE_SPACES_RE.sub(" ", "".join(parts))
-        text = _DECODE_CONTRACTION_RE.sub(r"'\1 ", text)
-        text = _DECODE_PUNCT_RE.sub(r"\1", text)
-        text = _DECODE_DECIMAL_RE.sub(r"\1\2", text)
-        return text.strip()
+        if tokens is None:
+            inv, unk = self._token_dict_inv, self._token_unk
+            tokens = [inv.get(i, unk) for i in as_id_list(ids, self._vocab_size)]  # type: ignore[misc]
+        tokens = list(tokens)
+        inv_tr = self._token_translate_inv
+        if inv_tr:
+            tokens = [inv_tr.get(t) or t for t in tokens]
+        return _join_tokens([t for t in tokens if not self._is_special(t)])
 
     def rematch(self, text: str, tokens: Sequence[str]) -> list[list[int]]:
         """Original character indices covered by each token of ``tokens`` (``[]`` for special tokens).
 
         ``tokens`` is normally ``tokenize(text)`` (possibly truncated); NER code maps labelled character spans to
-        tokens with it. Tokens are matched to this tokenizer's own spans, so the answer equals the
-        ``return_offsets=True`` output; a token that is not found gets ``[]`` instead of the original's crash.
+        tokens with it. Each token is looked for left to right: first among this tokenizer's own pieces of
+        ``text`` (so for its own tokens the answer equals the ``return_offsets=True`` output, ``[UNK]`` included),
+        else its stem (without ``##``) is searched in the normalised text after the previous match, as the
+        original does, which serves whole words and other tokenizers' tokens. A token found nowhere gets ``[]``.
         """
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, got {type(text).__name__}")
         body_ids, spans = self._encode_body(text, True, translate=False)
-        assert spans is not None
         own = self._token_dict_inv
         body = self._translate([own.get(i, "") for i in body_ids])
         tokens = list(tokens)
         # an outer start/end token is the added one (a literal "[CLS]" typed in the text sits inside them)
         lead = int(bool(tokens) and self._token_start is not None and tokens[0] == self._token_start)
         trail = int(len(tokens) > lead and self._token_end is not None and tokens[-1] == self._token_end)
+        norm, index = self._norm.normalize(text)
         out: list[list[int]] = [[] for _ in range(lead)]
-        j, n = 0, len(body)
+        j, pos = 0, 0  # next own piece; original index where the next token may start
         for token in tokens[lead : len(tokens) - trail]:
-            if j < n and body[j] == token:
-                k = j
-            elif not self._is_special(token):  # tokens may be truncated: skip ahead to the next equal token
-                k = next((k for k in range(j, n) if body[k] == token), -1)
-            else:  # an added [CLS]/[SEP] (or a special token not at this position)
-                k = -1
-            if k < 0:
-                out.append([])
-            else:
-                start, end = spans[k]  # type: ignore[misc]
-                out.append(list(range(start, end)))
+            k = _next_own(body, spans, j, token, self._is_special(token))  # type: ignore[arg-type]
+            if k >= 0:
+                start, end = spans[k]  # type: ignore[index]
+                chars = list(range(start, end))
                 j = k + 1
+            else:
+                chars = _search(norm, index, self.stem(token), pos) if not self._is_special(token) else []
+                while chars and j < len(body) and spans[j][0] < chars[-1] + 1:  # type: ignore[index]
+                    j += 1
+            out.append(chars)
+            if chars:
+                pos = chars[-1] + 1
         out.extend([] for _ in range(trail))
         return out
+
+
+def _next_own(body: list[str], spans: list[_Span], j: int, token: str, special: bool) -> int:
+    """Index of ``token`` among the own pieces from ``j`` (a special token only at ``j``), or -1."""
+    if j < len(body) and body[j] == token:
+        return j
+    if special:
+        return -1
+    return next((k for k in range(j, len(body)) if body[k] == token), -1)
+
+
+def _search(norm: str, index: list[int] | None, stem: str, pos: int) -> list[int]:
+    """Original indices of the first occurrence of ``stem`` in ``norm`` at or after original index ``pos``."""
+    if not stem:
+        return []
+    start = bisect.bisect_left(index, pos) if index is not None else pos
+    found = norm.find(stem, start)
+    if found < 0:
+        return []
+    if index is None:
+        return list(range(found, found + len(stem)))
+    return list(dict.fromkeys(index[found : found + len(stem)]))
+
+
+def _join_tokens(tokens: list[str]) -> str:
+    """Tokens (special ones already dropped) as text: the original's spacing rules."""
+    parts: list[str] = []
+    last = ""  # last character written, for the no-space-after-CJK rule
+    for i, token in enumerate(tokens):
+        if token[:2] == "##":
+            parts.append(token[2:])
+        elif len(token) == 1 and is_cjk_character(token):
+            parts.append(token)
+        elif len(token) == 1 and is_punctuation(token):
+            parts.append(token + " ")
+        elif i > 0 and last and is_cjk_character(last):
+            parts.append(token)
+        else:
+            parts.append(" " + token)
+        if parts[-1]:
+            last = parts[-1][-1]
+    text = _DECODE_SPACES_RE.sub(" ", "".join(parts))
+    text = _DECODE_CONTRACTION_RE.sub(r"'\1 ", text)
+    text = _DECODE_PUNCT_RE.sub(r"\1", text)
+    text = _DECODE_DECIMAL_RE.sub(r"\1\2", text)
+    return text.strip()

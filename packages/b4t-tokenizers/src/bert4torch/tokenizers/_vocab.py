@@ -33,6 +33,26 @@ def _read_vocab_txt(path: PathLike, encoding: str) -> dict[str, int]:
     return vocab
 
 
+def check_vocab(token_dict: object) -> dict[str, int]:
+    """``token_dict`` as a ``str -> int`` dict.
+
+    Raises:
+        TypeError: a key is not a str or a value is not an int (a dict read from JSON may hold string ids:
+            convert them with ``{k: int(v) for k, v in d.items()}``).
+        ValueError: a negative id.
+    """
+    vocab = dict(token_dict)  # type: ignore[call-overload]
+    for token, i in vocab.items():
+        if not isinstance(token, str) or isinstance(i, bool) or not isinstance(i, int):
+            raise TypeError(
+                f"token_dict must map str tokens to int ids, got {token!r}: {i!r}; convert string ids with "
+                "{k: int(v) for k, v in token_dict.items()}"
+            )
+        if i < 0:
+            raise ValueError(f"token_dict maps {token!r} to the negative id {i}")
+    return vocab
+
+
 @overload
 def load_vocab(
     dict_path: PathLike, encoding: str = ..., simplified: Literal[False] = ..., startswith: Sequence[str] | None = ...
