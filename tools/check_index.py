@@ -105,14 +105,13 @@ def bumped_copy(tmp: Path, dist: str, version: str) -> Path:
     return copy
 
 
-def check_old_sibling_refused(tmp: Path, files: Path) -> None:
+def check_old_sibling_refused(tmp: Path, files: Path, py: Path) -> None:
     """An index holding only b4t-trainer 0.0.9 cannot satisfy b4t-models[trainer]: pip's resolver refuses it."""
     old_files, old_simple = tmp / "old-files", tmp / "old-simple"
     old_files.mkdir()
     shutil.copy(next(files.glob("b4t_models-*.whl")), old_files)
     build(bumped_copy(tmp, "b4t-trainer", "0.0.9"), old_files)
     write_index(old_files, old_simple)
-    py = tmp / "b4t-models" / "bin" / "python"
     out = pip_install(py, old_simple.as_uri(), "b4t-models[trainer]", ok=False)
     error = out.stderr.strip().splitlines()
     if out.returncode == 0 or "b4t-trainer" not in out.stderr:
@@ -136,7 +135,7 @@ def main() -> None:
             url = f"http://127.0.0.1:{port}/"
             print(f"local index: {url}")
             pys = {line: install_line(tmp, url, line) for line in LINES}
-            check_old_sibling_refused(tmp, files)
+            check_old_sibling_refused(tmp, files, pys["b4t-models"])
             build(bumped_copy(tmp, "b4t-tokenizers", "0.1.99"), files)
             write_index(files, simple)
             listing = installed_listing(pip_install(pys["b4t[all]"], url, "--upgrade", "b4t-tokenizers").stdout)
