@@ -14,7 +14,8 @@ from b4t_testing.trainer import CLASSES, TinyClassifier, mlp, state_equal, token
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from bert4torch.optimizers import extend_with_exponential_moving_average, get_linear_schedule_with_warmup
+pytest.importorskip("bert4torch.optimizers")  # b4t-losses: a sibling, absent in the trainer-only env
+from bert4torch.optimizers import extend_with_exponential_moving_average, get_linear_schedule_with_warmup  # noqa: E402
 from bert4torch.trainer import BaseModel, BaseModelDP, Callback, IterDataset, ListDataset, seed_everything
 
 

@@ -1,5 +1,7 @@
 """bert4torch.generation: autoregressive decoding on torch, with a key/value cache where the model has one."""
 
+__version__ = "0.1.0"
+
 from ._autoregressive import AutoRegressiveDecoder
 from ._generate import generate, stream_generate
 from ._processors import filter_logits

@@ -6,6 +6,8 @@
 True
 """
 
+__version__ = "0.1.0"
+
 from ._classification import (
     FocalLoss,
     LabelSmoothingCrossEntropy,

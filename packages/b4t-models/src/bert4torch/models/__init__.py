@@ -9,6 +9,8 @@ Loading is strict: see ``WeightLoadingError``, ``CheckpointError``, ``ConfigErro
 
 from __future__ import annotations
 
+__version__ = "0.1.0"
+
 from importlib import import_module
 from typing import Any
 

@@ -9,6 +9,8 @@ Example:
     >>> token_ids, segment_ids = tokenizer.encode("text", maxlen=512)  # doctest: +SKIP
 """
 
+__version__ = "0.1.0"
+
 from ._base import TokenizerBase
 from ._basic import BasicTokenizer, convert_to_unicode, whitespace_tokenize
 from ._padding import sequence_padding

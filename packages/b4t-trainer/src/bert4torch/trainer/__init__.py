@@ -13,6 +13,8 @@
 ``Tensorboard`` imports tensorboardX only when constructed (the ``tensorboard`` extra).
 """
 
+__version__ = "0.1.0"
+
 from ._adversarial import FGM, PGD, VAT, AdversarialTraining
 from ._base import BaseModel, NonFiniteGradientWarning
 from ._interrupt import TrainingInterrupted

@@ -6,13 +6,16 @@ name whose distribution is not installed raises an ImportError that gives the pi
 
 from __future__ import annotations
 
+__version__ = "0.1.0"
+
 import importlib
 from typing import Any
 
 from ._exports import EXPORTS
-from ._helpers import DottableDict, delete_arguments, insert_arguments, is_string, softmax
+from ._helpers import DottableDict, cal_ts_num, delete_arguments, get_kw, insert_arguments, is_string, softmax
 
-__all__ = sorted(["DottableDict", "delete_arguments", "insert_arguments", "is_string", "softmax", *EXPORTS])
+_LOCAL = ["DottableDict", "cal_ts_num", "delete_arguments", "get_kw", "insert_arguments", "is_string", "softmax"]
+__all__ = sorted([*_LOCAL, *EXPORTS])
 
 
 def __getattr__(name: str) -> Any:

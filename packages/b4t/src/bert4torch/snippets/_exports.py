@@ -23,6 +23,7 @@ _HOMES: dict[tuple[str, str, str], tuple[str, ...]] = {
     _TRAINER: (
         "Callback",
         "History",
+        "ProgbarLogger",
         "Logger",
         "Tensorboard",
         "EarlyStopping",

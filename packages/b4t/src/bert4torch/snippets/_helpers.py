@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import gc
+import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -72,3 +74,35 @@ def softmax(x: Any, axis: int = -1) -> Any:
     x = x - x.max(axis=axis, keepdims=True)
     e = np.exp(x)
     return e / e.sum(axis=axis, keepdims=True)
+
+
+def get_kw(cls: type, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The entries of ``kwargs`` that ``cls.__init__`` does not name as a parameter.
+
+    Args:
+        cls: the class whose constructor parameters are removed.
+        kwargs: all the keyword arguments.
+
+    Returns:
+        A new dict holding the remaining entries.
+    """
+    own = set(inspect.signature(cls.__init__).parameters)
+    return {k: v for k, v in kwargs.items() if k not in own}
+
+
+def cal_ts_num(tensor_shape: Any) -> int:
+    """Count the torch tensors the garbage collector tracks whose shape is ``tensor_shape`` (memory-leak hunting).
+
+    Args:
+        tensor_shape: a ``torch.Size``, tuple or list of ints.
+
+    Returns:
+        How many live tensors have that shape; it is also printed, as a debugging aid.
+    """
+    import torch
+
+    shape = tuple(tensor_shape)
+    # type(), not isinstance(): isinstance reads __class__, which some tracked proxies override with a warning.
+    num = sum(1 for obj in gc.get_objects() if issubclass(type(obj), torch.Tensor) and tuple(obj.shape) == shape)
+    print(num)
+    return num
