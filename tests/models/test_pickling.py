@@ -4,6 +4,7 @@ spawn process boundary, with b4t-trainer installed (the trainer subclass) and wi
 from __future__ import annotations
 
 import copy
+import functools
 import io
 import multiprocessing
 import pickle
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 import torch
-from b4t_testing.models import TINY
+from b4t_testing.models import TINY, first_output
 
 from bert4torch.models import build_transformer_model
 
@@ -33,11 +34,7 @@ def _models() -> dict[str, torch.nn.Module]:
 
 
 def _output(model: torch.nn.Module) -> torch.Tensor:
-    with torch.no_grad():
-        out = model([IDS])
-    while isinstance(out, (list, tuple)):
-        out = out[0]
-    return out
+    return first_output(model, IDS)
 
 
 def _round_trips(model: torch.nn.Module) -> dict[str, torch.nn.Module]:
@@ -110,14 +107,13 @@ def test_round_trips_without_trainer_installed() -> None:
     assert result.stdout.strip() == "ok"
 
 
-def _forward_in_child(model: torch.nn.Module) -> torch.Tensor:
-    return _output(model)
-
-
 def test_spawn_process_runs_a_built_model() -> None:
+    from concurrent.futures import ProcessPoolExecutor
+
     models = _models()
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(1) as pool:
-        results: list[Any] = pool.map(_forward_in_child, [models["bert"], models["llama"]])
+    # an executor, not a Pool: a task the child cannot unpickle fails the future instead of hanging the pool
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(functools.partial(first_output, ids=IDS), models[name]) for name in ("bert", "llama")]
+        results: list[Any] = [f.result(timeout=240) for f in futures]
     for name, got in zip(("bert", "llama"), results):
         torch.testing.assert_close(got, _output(models[name]), rtol=0, atol=0)

@@ -46,3 +46,13 @@ def assert_close_masked(ours: torch.Tensor, ref: torch.Tensor, mask: torch.Tenso
 def hf_save(model: Any, path: Any) -> None:
     """Save a transformers model (safetensors) into ``path``."""
     model.save_pretrained(str(path))
+
+
+def first_output(model: Any, ids: torch.Tensor) -> torch.Tensor:
+    """The first tensor of ``model([ids])`` under ``no_grad`` (a module-level function, so a spawned process can
+    unpickle it: test modules imported by pytest's importlib mode are not importable from a child)."""
+    with torch.no_grad():
+        out = model([ids])
+    while isinstance(out, (list, tuple)):
+        out = out[0]
+    return out
