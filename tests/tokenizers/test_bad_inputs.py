@@ -6,6 +6,7 @@ The probe table at the end runs every public entry point on adversarial values a
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import pytest
@@ -178,6 +179,7 @@ def test_probe_decode_classifies_every_outcome(ids) -> None:
     mode=st.sampled_from(["post", "pre", "middle"]),
 )
 def test_probe_sequence_padding_classifies_every_outcome(rows, length, mode) -> None:
+    pytest.importorskip("numpy")  # lists pad into numpy arrays (the numpy extra)
     def check(out) -> bool:
         n = max(map(len, rows)) if length is None else length
         return out.shape == (len(rows), n) and all(
@@ -203,3 +205,9 @@ def test_probe_sequence_padding_classifies_every_outcome(rows, length, mode) -> 
 )
 def test_probe_table_of_tokenizer_methods(tok, name, call, names) -> None:
     assert classify(lambda: call(tok), lambda out: True, names) == CLEAR, name
+
+
+def test_sequence_padding_of_lists_without_numpy_names_the_extra(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "numpy", None)  # as in an install without the numpy extra
+    with pytest.raises(ImportError, match=r"b4t-tokenizers\[numpy\]"):
+        sequence_padding([[1, 2], [3]])

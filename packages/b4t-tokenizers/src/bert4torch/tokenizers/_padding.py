@@ -26,6 +26,7 @@ def sequence_padding(
         A numpy array for list/array inputs; a torch tensor (same dtype and device) for tensor inputs.
 
     Raises:
+        ImportError: list or array inputs without numpy installed (the ``numpy`` extra).
         ValueError: an unknown ``mode``, a negative ``length``, or a ``length`` list of the wrong size.
     """
     if mode not in ("post", "pre"):
@@ -33,7 +34,11 @@ def sequence_padding(
     first = inputs[0] if len(inputs) else None
     if type(first).__module__.startswith("torch"):
         return _pad_tensors(inputs, _lengths(length, seq_dims, [t.shape for t in inputs]), value, seq_dims, mode)
-    import numpy as np  # lazily: importing the tokenizers must not load numpy
+    try:
+        import numpy as np  # lazily: importing the tokenizers must not load numpy
+    except ModuleNotFoundError as exc:
+        raise ImportError("sequence_padding of lists or arrays returns a numpy array and needs numpy: "
+                          "pip install 'b4t-tokenizers[numpy]' (torch tensors in give a tensor without it)") from exc
 
     arrays = [np.asarray(x) for x in inputs]
     lengths = _lengths(length, seq_dims, [a.shape for a in arrays])
