@@ -21,9 +21,9 @@ def tokenize() -> None:
     from bert4torch.tokenizers import Tokenizer
 
     vocab = Path(tempfile.mkdtemp()) / "vocab.txt"
-    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "hello", "world", "##s"]) + "\n")
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "world", "##s"]) + "\n")
     ids, segs = Tokenizer(str(vocab)).encode("hello worlds")
-    assert ids == [2, 4, 5, 6, 3] and segs == [0] * 5, (ids, segs)
+    assert ids == [2, 5, 6, 7, 3] and segs == [0] * 5, (ids, segs)
 
 
 def model() -> None:
