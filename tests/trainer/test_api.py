@@ -30,6 +30,7 @@ EXPECTED_ALL = [
     "LambdaCallback",
     "ListDataset",
     "Logger",
+    "MetricNotFoundWarning",
     "NonFiniteGradientWarning",
     "PGD",
     "ProgbarLogger",
