@@ -175,6 +175,8 @@ def google_bert(path: Path) -> None:
     for key in ("architectures", "layer_norm_eps", "model_type", "pad_token_id"):  # not in Google's file
         config.pop(key)
     write_json(path / "bert_config.json", config)
+    # the HF config transformers' converter writes beside the weights (transformers loads the folder)
+    write_json(path / "config.json", shrink(BERT_TF_CONFIG, v_size()))
     save(path / "pytorch_model.bin", _bert_state())
 
 
@@ -238,8 +240,9 @@ def _root(path: Path) -> Path:
 
 # ---------------------------------------------------------------------------------------------------- RoFormer
 
-ROFORMER_CONFIG = {**BERT_TF_CONFIG, "model_type": "roformer", "architectures": ["RoFormerForMaskedLM"],
-                   "max_position_embeddings": 1536, "rotary_value": False}
+# Su's bert4keras-style RoFormer configs: BERT's keys, 1536 positions, no HF extras
+ROFORMER_CONFIG = {k: v for k, v in BERT_TF_CONFIG.items() if k not in ("architectures", "directionality",
+                   "model_type", "pad_token_id") and not k.startswith("pooler")} | {"max_position_embeddings": 1536}
 
 
 def _roformer_state(pooler: bool) -> dict[str, Any]:

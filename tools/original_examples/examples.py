@@ -35,7 +35,10 @@ class Example:
         subs: extra ``(pattern, replacement)`` pairs, sizes only.
         files: files the script opens relative to its own folder: relative path -> writer(path).
         setup: a script of the same folder to run first (it writes what this one reads).
+        prelude: Python code run first in the example's folder, for a file the user makes by hand.
         skip: why the example is not run (it needs something outside the library that cannot be stood in).
+        original_fails: why the example fails on the original too, when its own code does (shown in the table;
+            such an example does not count against this library).
     """
 
     path: str
@@ -43,7 +46,9 @@ class Example:
     subs: tuple[tuple[str, str], ...] = ()
     files: dict[str, Callable[[Path], None]] = field(default_factory=dict)
     setup: str | None = None
+    prelude: str | None = None
     skip: str | None = None
+    original_fails: str | None = None
 
     @property
     def name(self) -> str:
@@ -84,11 +89,13 @@ EXAMPLES: list[Example] = [
     # sentence classification
     *[Example(f"sentence_classfication/{n}.py") for n in (
         "task_sentence_similarity_lcqmc", "task_sentiment_classification", "task_sentiment_classification_GAU_alpha",
-        "task_sentiment_classification_PET", "task_sentiment_classification_P_tuning",
+        "task_sentiment_classification_PET",
         "task_sentiment_classification_albert", "task_sentiment_classification_deberta_v2",
         "task_sentiment_classification_electra", "task_sentiment_classification_hierarchical_position",
         "task_sentiment_classification_nezha", "task_sentiment_classification_roformer",
         "task_sentiment_classification_roformer_v2", "task_sentiment_classification_xlnet")],
+    Example("sentence_classfication/task_sentiment_classification_P_tuning.py",
+            subs=((r"train_frac\s*=\s*0\.01", "train_frac = 0.5"),)),  # 1% of a dozen lines is none
     # sequence labeling
     *[Example(f"sequence_labeling/task_sequence_labeling_ner_{n}.py") for n in (
         "CNN_Nested_NER", "W2NER", "cascade_crf", "crf", "crf_add_posseg", "crf_freeze", "efficient_global_pointer",
@@ -98,8 +105,14 @@ EXAMPLES: list[Example] = [
         "CasRel", "CasRel_VAT", "gplinker", "tplinker", "tplinker_plus")],
     # sentence embedding
     *[Example(f"sentence_embedding/task_sentence_embedding_{n}.py") for n in (
-        "DimensionalityReduction", "model_distillation", "sup_CoSENT", "sup_ContrastiveLoss", "sup_CosineMSELoss",
+        "sup_CoSENT", "sup_ContrastiveLoss", "sup_CosineMSELoss",
         "sup_InfoNCE", "sup_concat_CrossEntropyLoss", "unsup_DiffCSE", "unsup_bert_whitening")],
+    Example("sentence_embedding/task_sentence_embedding_DimensionalityReduction.py",
+            subs=((r"new_dimension\s*=\s*\d+", "new_dimension = 8"),)),  # PCA needs it <= the tiny hidden size
+    # the distillation loads the teacher's weights, which the CosineMSELoss example saves (that line is commented out
+    # in the release: the user saves them)
+    Example("sentence_embedding/task_sentence_embedding_model_distillation.py",
+            prelude="from task_sentence_embedding_sup_CosineMSELoss import model; model.save_weights('best_model.pt')"),
     *[Example(f"sentence_embedding/task_sentence_embedding_unsup_{n}.py", argv=UNSUP) for n in (
         "CT", "CT_In-Batch_Negatives", "ESimCSE", "SimCSE", "TSDAE")],
     Example("sentence_embedding/task_sentence_embedding_unsup_PromptBert.py", argv=("BERT", "ATEC", "0.3")),
@@ -109,7 +122,8 @@ EXAMPLES: list[Example] = [
         "task_reading_comprehension_by_seq2seq", "task_seq2seq_ape210k_math_word_problem", "task_seq2seq_autotitle",
         "task_seq2seq_autotitle_csl_bart", "task_seq2seq_autotitle_csl_mt5", "task_seq2seq_autotitle_csl_t5_pegasus",
         "task_seq2seq_autotitle_csl_uer_t5", "task_seq2seq_autotitle_csl_unilm")],
-    Example("seq2seq/task_kgclue_seq2seq.py", files={"../datasets/.keep": lambda p: p.touch()}),
+    Example("seq2seq/task_kgclue_seq2seq.py", files={"../datasets/.keep": lambda p: p.touch()},
+            original_fails="after fit it loads './best_model.weights', whose save line is commented out"),
     Example("seq2seq/task_seq2seq_simbert.py", files=SIMILARITY),
     # training tricks
     *[Example(f"training_trick/{n}.py") for n in (
@@ -127,7 +141,9 @@ EXAMPLES: list[Example] = [
             skip="needs the cchess package and plays against a human on stdin"),
     Example("others/task_nl2sql_baseline.py", skip="needs the NL2SQL tables and SQL files, which have no stand-in"),
     # pretraining
-    Example("pretrain/roberta_pretrain/pretrain_roberta_mlm.py", setup="pretrain_roberta_mlm_data_gen.py"),
+    Example("pretrain/roberta_pretrain/pretrain_roberta_mlm.py",
+            skip="its data comes from pretrain_roberta_mlm_data_gen.py, a generator daemon that never exits "
+                 "(it sleeps 300 s between checks)"),
     Example("pretrain/simbert_v2_pretrain/simbert_v2_stage1.py", files=SIMILARITY),
     Example("pretrain/simbert_v2_pretrain/simbert_v2_stage2.py", files=SIMILARITY),
     Example("pretrain/simbert_v2_pretrain/simbert_v2_supervised.py"),

@@ -48,9 +48,12 @@ class Outcome:
     seconds: float
     error: str = ""
     where: str = ""  # the distribution (or 'example') of the innermost frame
+    original_fails: str = ""  # why the example fails on the original too
 
     def row(self) -> str:
         detail = self.error if self.status != "skipped" else f"skipped: {self.error}"
+        if self.original_fails and self.status != "ok":
+            detail += f"  (fails on the original too: {self.original_fails})"
         where = f"[{self.where}] " if self.where else ""
         return f"{self.status:<8} {self.seconds:6.1f}s  {self.name:<70} {where}{detail}"[:400]
 
@@ -114,6 +117,12 @@ def classify(name: str, proc: subprocess.CompletedProcess, seconds: float) -> Ou
 
 
 def run_one(example: Example, root: Path, timeout: float) -> Outcome:
+    outcome = _run_one(example, root, timeout)
+    outcome.original_fails = example.original_fails or ""
+    return outcome
+
+
+def _run_one(example: Example, root: Path, timeout: float) -> Outcome:
     if example.skip:
         return Outcome(example.name, "skipped", 0.0, example.skip)
     start = time.perf_counter()
@@ -121,11 +130,14 @@ def run_one(example: Example, root: Path, timeout: float) -> Outcome:
         work = prepare(example, root)
     except Exception as exc:  # a stand-in that cannot be built is the harness's failure, shown as such
         return Outcome(example.name, "error", time.perf_counter() - start, f"harness: {exc!r}"[:300], "harness")
-    scripts = [*([example.setup] if example.setup else []), Path(example.path).name]
-    for script in scripts:
-        args = example.argv if script == Path(example.path).name else ()
+    main = Path(example.path).name
+    steps = [[example.setup]] if example.setup else []
+    steps += [["-c", example.prelude]] if example.prelude else []
+    steps.append([main, *example.argv])
+    for step in steps:
+        script = step[0] if step[0] != "-c" else "prelude"
         try:
-            proc = subprocess.run([sys.executable, script, *args], cwd=work, env=_env(), capture_output=True,
+            proc = subprocess.run([sys.executable, *step], cwd=work, env=_env(), capture_output=True,
                                   text=True, timeout=timeout, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
             return Outcome(example.name, "timeout", time.perf_counter() - start, f"over {timeout:.0f}s in {script}")
@@ -180,11 +192,12 @@ def main(argv: list[str] | None = None) -> int:
         print(o.row())
     counts = {s: sum(o.status == s for o in outcomes) for s in ("ok", "error", "timeout", "skipped")}
     ran = len(outcomes) - counts["skipped"]
-    print(f"\n{counts['ok']} of {ran} run ok ({counts['error']} errors, {counts['timeout']} timeouts); "
-          f"{counts['skipped']} skipped")
+    theirs = sum(o.status != "ok" and bool(o.original_fails) for o in outcomes if o.status != "skipped")
+    print(f"\n{counts['ok']} of {ran} run ok ({counts['error']} errors, {counts['timeout']} timeouts, "
+          f"{theirs} of them failing on the original too); {counts['skipped']} skipped")
     if args.json:
         args.json.write_text(json.dumps([asdict(o) for o in outcomes], indent=1, ensure_ascii=False))
-    return 0 if counts["ok"] == ran else 1
+    return 0 if counts["ok"] + theirs == ran else 1
 
 
 if __name__ == "__main__":
