@@ -12,7 +12,9 @@ Each stand-in is registered under its folder below ``Projects/pretrain_ckpt/``; 
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import re
 import subprocess
 import sys
@@ -22,7 +24,9 @@ from typing import Any
 
 import corpus
 
-SPEC = Path("/work/shared/spec/original-v0.2.5/examples")
+# the original's examples: in shared/ beside the repository (B4T_ORIGINAL_EXAMPLES overrides)
+SPEC = Path(os.environ.get("B4T_ORIGINAL_EXAMPLES")
+            or Path(__file__).resolve().parents[2].parent / "shared" / "spec" / "original-v0.2.5" / "examples")
 STUBS = Path(__file__).resolve().parent / "stubs"
 H, LAYERS, HEADS, FFN = 32, 2, 4, 64
 # config keys that carry a size, and the tiny value each gets
@@ -128,8 +132,6 @@ def run_convert(script: str, root: Path, extra: list[tuple[str, str]] = ()) -> N
 
 
 def _env() -> dict[str, str]:
-    import os
-
     return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 
 
@@ -158,11 +160,14 @@ def to_tf(state: dict[str, Any], renames: list[tuple[str, str]]) -> dict[str, An
 
 # ---------------------------------------------------------------------------------------------------- BERT family
 
-BERT_TF_CONFIG = script_config("convert_bert-base-chinese.py")  # the Google/HF bert-base-chinese config
+@functools.cache
+def bert_config() -> dict[str, Any]:
+    """The Google/HF bert-base-chinese config (from ``convert_bert-base-chinese.py``)."""
+    return script_config("convert_bert-base-chinese.py")
 
 
 def _bert_state(**kw: Any) -> dict[str, Any]:
-    cfg = shrink(BERT_TF_CONFIG, v_size(), **kw)
+    cfg = shrink(bert_config(), v_size(), **kw)
     cfg = {k: v for k, v in cfg.items() if k not in ("architectures", "directionality") and not k.startswith("pooler")}
     return hf_state("BertForPreTraining", "BertConfig", **cfg)
 
@@ -171,12 +176,12 @@ def _bert_state(**kw: Any) -> dict[str, Any]:
 def google_bert(path: Path) -> None:
     """Google's TF checkpoint converted by ``transformers`` (BertForPreTraining keys), with ``bert_config.json``."""
     vocab(path)
-    config = shrink(BERT_TF_CONFIG, v_size())
+    config = shrink(bert_config(), v_size())
     for key in ("architectures", "layer_norm_eps", "model_type", "pad_token_id"):  # not in Google's file
         config.pop(key)
     write_json(path / "bert_config.json", config)
     # the HF config transformers' converter writes beside the weights (transformers loads the folder)
-    write_json(path / "config.json", shrink(BERT_TF_CONFIG, v_size()))
+    write_json(path / "config.json", shrink(bert_config(), v_size()))
     save(path / "pytorch_model.bin", _bert_state())
 
 
@@ -188,7 +193,7 @@ def google_bert(path: Path) -> None:
 def hf_bert(path: Path) -> None:
     """An HF-layout BERT (HIT's wwm releases, SimBERT) with its HF ``config.json``."""
     vocab(path)
-    write_json(path / "config.json", shrink(BERT_TF_CONFIG, v_size(), output_past=True))
+    write_json(path / "config.json", shrink(bert_config(), v_size(), output_past=True))
     save(path / "pytorch_model.bin", _bert_state())
 
 
@@ -196,14 +201,13 @@ def hf_bert(path: Path) -> None:
 def bert_base_chinese(path: Path) -> None:
     """HF ``bert-base-chinese`` (LayerNorm stored as gamma/beta), then ``convert_bert-base-chinese.py``."""
     vocab(path)
-    write_json(path / "config.json", shrink(BERT_TF_CONFIG, v_size()))
+    write_json(path / "config.json", shrink(bert_config(), v_size()))
     state = {k.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta"): v
              for k, v in _bert_state().items()}
     save(path / "pytorch_model.bin", state)
     run_convert("convert_bert-base-chinese.py", _root(path))
 
 
-NEZHA_CONFIG = script_config("convert_nezha_gpt_dialog.py")
 
 
 def _nezha_state() -> dict[str, Any]:
@@ -217,7 +221,7 @@ def _nezha_state() -> dict[str, Any]:
 )
 def huawei_nezha(path: Path) -> None:
     vocab(path)
-    write_json(path / "config.json", shrink(NEZHA_CONFIG, v_size()))
+    write_json(path / "config.json", shrink(script_config("convert_nezha_gpt_dialog.py"), v_size()))
     save(path / "pytorch_model.bin", _nezha_state())
 
 
@@ -225,7 +229,7 @@ def huawei_nezha(path: Path) -> None:
 def nezha_gpt_dialog(path: Path) -> None:
     """A TF checkpoint (``model.ckpt``) read by ``convert_nezha_gpt_dialog.py`` into ``pytorch_model.bin``."""
     vocab(path)
-    write_json(path / "config.json", shrink(NEZHA_CONFIG, v_size()))
+    write_json(path / "config.json", shrink(script_config("convert_nezha_gpt_dialog.py"), v_size()))
     state = {k: v for k, v in _nezha_state().items() if not k.startswith(("cls.seq_relationship", "bert.pooler"))}
     state.pop("cls.predictions.decoder.weight")
     state.pop("cls.predictions.decoder.bias", None)
@@ -240,13 +244,15 @@ def _root(path: Path) -> Path:
 
 # ---------------------------------------------------------------------------------------------------- RoFormer
 
-# Su's bert4keras-style RoFormer configs: BERT's keys, 1536 positions, no HF extras
-ROFORMER_CONFIG = {k: v for k, v in BERT_TF_CONFIG.items() if k not in ("architectures", "directionality",
-                   "model_type", "pad_token_id") and not k.startswith("pooler")} | {"max_position_embeddings": 1536}
+def roformer_config() -> dict[str, Any]:
+    """Su's bert4keras-style RoFormer configs: BERT's keys, 1536 positions, no HF extras."""
+    drop = ("architectures", "directionality", "model_type", "pad_token_id")
+    config = {k: v for k, v in bert_config().items() if k not in drop and not k.startswith("pooler")}
+    return config | {"max_position_embeddings": 1536}
 
 
 def _roformer_state(pooler: bool) -> dict[str, Any]:
-    cfg = {k: v for k, v in shrink(ROFORMER_CONFIG, v_size()).items()
+    cfg = {k: v for k, v in shrink(roformer_config(), v_size()).items()
            if k not in ("architectures", "directionality") and not k.startswith("pooler")}
     state = hf_state("RoFormerForMaskedLM", "RoFormerConfig", **cfg)
     if pooler:  # roformer-sim was trained with a pooler (SimBERT's similarity head)
@@ -262,7 +268,7 @@ def _roformer_state(pooler: bool) -> dict[str, Any]:
 def roformer_v1(path: Path) -> None:
     """``RoFormerForMaskedLM`` keys: no pooler in the file."""
     vocab(path)
-    write_json(path / "config.json", shrink(ROFORMER_CONFIG, v_size()))
+    write_json(path / "config.json", shrink(roformer_config(), v_size()))
     save(path / "pytorch_model.bin", _roformer_state(pooler=False))
 
 
@@ -272,7 +278,7 @@ def roformer_v1(path: Path) -> None:
 )
 def roformer_sim(path: Path) -> None:
     vocab(path)
-    write_json(path / "config.json", shrink(ROFORMER_CONFIG, v_size()))
+    write_json(path / "config.json", shrink(roformer_config(), v_size()))
     save(path / "pytorch_model.bin", _roformer_state(pooler=True))
 
 
@@ -280,7 +286,7 @@ def roformer_sim(path: Path) -> None:
 def roformer_v2(path: Path) -> None:
     """RoFormer-V2 has no biases and no LayerNorm weights: the RoFormer layout without them."""
     vocab(path)
-    write_json(path / "config.json", shrink(ROFORMER_CONFIG, v_size()))
+    write_json(path / "config.json", shrink(roformer_config(), v_size()))
     keep = re.compile(r"(word_embeddings|token_type_embeddings|query|key|value|dense)\.weight$")
     state = {k: v for k, v in _roformer_state(pooler=False).items()
              if keep.search(k) and "transform" not in k and "LayerNorm" not in k}
@@ -293,7 +299,7 @@ def roformer_v2(path: Path) -> None:
 @standin("electra/[hit_torch_base]--chinese-electra-base-discriminator")
 def electra(path: Path) -> None:
     vocab(path)
-    config = shrink({**BERT_TF_CONFIG, "model_type": "electra", "architectures": ["ElectraForPreTraining"],
+    config = shrink({**bert_config(), "model_type": "electra", "architectures": ["ElectraForPreTraining"],
                      "embedding_size": 768}, v_size())
     write_json(path / "config.json", config)
     cfg = {k: v for k, v in config.items() if k not in ("architectures", "directionality") and not k.startswith("pooler")}
@@ -397,7 +403,6 @@ def fudan_bart(path: Path) -> None:
     run_convert("convert_bart_fudanNLP.py", _root(path))
 
 
-T5_PEGASUS_CONFIG = script_config("convert_t5_pegasus.py", 1)  # small
 
 
 def _t5_tf(state: dict[str, Any]) -> dict[str, Any]:
@@ -433,7 +438,7 @@ def t5_pegasus(path: Path) -> None:
     size = "small" if "small" in path.name else "base"
     tf_dir = path.parent / f"[sushen_t5_pegasus_tf_{size}]--chinese_t5_pegasus_{size}"
     tf_dir.mkdir(parents=True, exist_ok=True)
-    config = shrink(T5_PEGASUS_CONFIG, v_size())
+    config = shrink(script_config("convert_t5_pegasus.py", 1), v_size())
     for d in (path, tf_dir):
         vocab(d)
         write_json(d / "config.json", config)
@@ -567,7 +572,7 @@ def uie(path: Path) -> None:
     import torch
 
     vocab(path)
-    write_json(path / "config.json", shrink(BERT_TF_CONFIG, v_size()))
+    write_json(path / "config.json", shrink(bert_config(), v_size()))
     state = _bert_state()
     torch.manual_seed(2)
     for head in ("linear_start", "linear_end"):

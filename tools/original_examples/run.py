@@ -1,6 +1,6 @@
 """Run the original bert4torch v0.2.5 examples on this library, with only paths and sizes changed.
 
-For each example (see ``examples.py``): copy its folder into a sandbox, apply the listed regex substitutions
+For each example (see ``catalog.py``): copy its folder into a sandbox, apply the listed regex substitutions
 (paths under the sandbox, one epoch, batches of two, a few steps), build the tiny checkpoints and data files it
 opens (``checkpoints.py``, ``data.py``), run it with a timeout, and classify the outcome: ``ok``, ``error`` (with
 the last line of the traceback and the package of the innermost frame) or ``timeout``. Prints a table and a count.
@@ -34,7 +34,7 @@ sys.path.insert(0, str(HERE))
 
 import checkpoints  # noqa: E402
 import data  # noqa: E402
-from examples import BY_NAME, COMMON, EXAMPLES, REPRESENTATIVE, Example  # noqa: E402
+from catalog import BY_NAME, COMMON, EXAMPLES, REPRESENTATIVE, Example  # noqa: E402
 
 SPEC = checkpoints.SPEC
 _FRAME = re.compile(r'File "([^"]+)", line (\d+)')
