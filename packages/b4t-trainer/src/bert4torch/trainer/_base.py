@@ -104,8 +104,7 @@ class BaseModel(PersistMixin, nn.Module):
             use_amp: the original's switch, same as ``mixed_precision='fp16'``.
             metrics: ``'accuracy'``, ``'mae'``, ``'mse'``, ``'mape'``, ``'msle'`` (and the original's aliases), a
                 key of the dict the loss returns, a function returning a dict, ``{'name': fn}``, or a list of
-                those; functions get ``(output, y)``. A name that is neither built in nor returned by the loss is
-                not logged (a :class:`MetricNotFoundWarning` at the first step, with a did-you-mean).
+                those; functions get ``(output, y)``. Other names are skipped with a :class:`MetricNotFoundWarning`.
             stateful_metrics: accepted and ignored (warns): every metric is averaged over the epoch.
             grad_accumulation_steps: batches per optimizer step; each batch's loss is divided by it.
             mixed_precision: None, ``'fp16'`` (autocast + GradScaler) or ``'bf16'`` (autocast).
