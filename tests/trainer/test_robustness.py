@@ -238,6 +238,12 @@ def test_bti_is_the_batch_index_within_the_epoch_during_the_loss() -> None:
     model.compile(loss, torch.optim.SGD(model.parameters(), lr=0.1))
     model.fit(_data(3), epochs=2, verbose=0)
     assert seen == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
+    # an epoch shorter than the dataloader: bti follows the dataloader (TemporalEnsembling indexes its history
+    # of predictions with it), not the epoch; it is 0 again when the dataloader restarts
+    seen.clear()
+    model.compile(loss, torch.optim.SGD(model.parameters(), lr=0.1))
+    model.fit(_data(3), steps_per_epoch=2, epochs=3, verbose=0)
+    assert seen == [(0, 0), (0, 1), (1, 2), (1, 0), (2, 1), (2, 2)]
 
 
 def test_stateful_metrics_warns_once_that_it_is_ignored() -> None:

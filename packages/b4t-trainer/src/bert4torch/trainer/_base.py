@@ -421,11 +421,12 @@ class BaseModel(PersistMixin, nn.Module):
         sums = st.epoch_sums
         for local in range(st.local_step, st.steps_per_epoch):
             global_step = st.global_step
-            st.bti = local
+            st.bti = st.data_consumed  # the batch's index in the dataloader (final once fetched: it may restart)
             logs: dict[str, Any] = {}
             for f in batch_begin:
                 f(global_step, local, logs)
             train_X, train_y = self._next_batch(clist)
+            st.bti = st.data_consumed - 1
             st.train_X, st.train_y = train_X, train_y
             output, loss, detail = self.train_step(train_X, train_y)
             st.output, st.loss, st.loss_detail = output, loss, detail
