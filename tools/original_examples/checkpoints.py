@@ -302,7 +302,8 @@ def electra(path: Path) -> None:
     config = shrink({**bert_config(), "model_type": "electra", "architectures": ["ElectraForPreTraining"],
                      "embedding_size": 768}, v_size())
     write_json(path / "config.json", config)
-    cfg = {k: v for k, v in config.items() if k not in ("architectures", "directionality") and not k.startswith("pooler")}
+    cfg = {k: v for k, v in config.items() if k not in ("architectures", "directionality", "model_type")
+           and not k.startswith("pooler")}
     save(path / "pytorch_model.bin", hf_state("ElectraForPreTraining", "ElectraConfig", **cfg))
 
 
@@ -397,9 +398,7 @@ def fudan_bart(path: Path) -> None:
               max_position_embeddings=512, pad_token_id=0, bos_token_id=101, eos_token_id=102,
               decoder_start_token_id=102, forced_eos_token_id=102)
     write_json(path / "config.json", {"model_type": "bart", **hf})
-    state = hf_state("BartForConditionalGeneration", "BartConfig", **hf)
-    state = {k: v for k, v in state.items() if k != "final_logits_bias"} | {"final_logits_bias": state["final_logits_bias"]}
-    save(path / "pytorch_model.bin", state)
+    save(path / "pytorch_model.bin", hf_state("BartForConditionalGeneration", "BartConfig", **hf))
     run_convert("convert_bart_fudanNLP.py", _root(path))
 
 
@@ -454,7 +453,8 @@ def t5_pegasus(path: Path) -> None:
 
 
 UER_T5_CONFIG = {"attention_probs_dropout_prob": 0.1, "hidden_act": "relu", "hidden_dropout_prob": 0.1,
-                 "hidden_size": 512, "initializer_range": 0.02, "intermediate_size": 2048, "max_position_embeddings": 512,
+                 "hidden_size": 512, "initializer_range": 0.02, "intermediate_size": 2048,
+                 "max_position_embeddings": 512,
                  "num_attention_heads": 8, "num_hidden_layers": 6, "type_vocab_size": 2, "vocab_size": 21228,
                  "relative_attention_num_buckets": 32, "attention_scale": False, "is_dropout": True}
 

@@ -115,7 +115,8 @@ def _schemas(rows: list[dict]) -> list[dict]:
     for r in rows:
         for spo in r["spo_list"]:
             ot = spo["object_type"]["@value"] if isinstance(spo["object_type"], dict) else spo["object_type"]
-            seen[spo["predicate"]] = {"object_type": ot, "predicate": spo["predicate"], "subject_type": spo["subject_type"]}
+            p = spo["predicate"]
+            seen[p] = {"object_type": ot, "predicate": p, "subject_type": spo["subject_type"]}
     return list(seen.values())
 
 
@@ -185,7 +186,8 @@ def thucnews(path: Path) -> None:
 @dataset("sentence_classification/CLUEdataset/iflytek")
 def iflytek(path: Path) -> None:
     """``{'label', 'label_des', 'sentence'}`` lines (iflytek has 119 labels; these use a few)."""
-    rows = [{"label": str(i % 5), "label_des": f"类{i % 5}", "sentence": t} for i, (t, _) in enumerate(corpus.reviews(2 * N))]
+    reviews = corpus.reviews(2 * N)
+    rows = [{"label": str(i % 5), "label_des": f"类{i % 5}", "sentence": t} for i, (t, _) in enumerate(reviews)]
     json_lines(path / "train.json", rows[:N])
     json_lines(path / "dev.json", rows[N:])
 
