@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 import bert4torch.trainer as trainer
-from bert4torch.trainer import AdversarialTraining, BaseModel, Checkpoint, EarlyStopping, Logger
+from bert4torch.trainer import AdversarialTraining, BaseModel, Checkpoint, EarlyStopping, Logger, MetricNotFoundWarning
 
 EXPECTED_ALL = [
     "AdversarialTraining",
@@ -30,6 +30,7 @@ EXPECTED_ALL = [
     "LambdaCallback",
     "ListDataset",
     "Logger",
+    "MetricNotFoundWarning",
     "NonFiniteGradientWarning",
     "PGD",
     "ProgbarLogger",
@@ -78,7 +79,7 @@ def test_compile_typo_names_closest_option() -> None:
     with pytest.raises(ValueError, match="Did you mean 'bf16'"):
         model.compile(nn.CrossEntropyLoss(), opt, mixed_precision="bf61")
     model.compile(nn.CrossEntropyLoss(), opt, metrics=["acuracy"])  # could be a key of a loss's dict
-    with pytest.raises(ValueError, match="Did you mean 'accuracy'"):
+    with pytest.warns(MetricNotFoundWarning, match="Did you mean 'accuracy'"):
         model.fit([(torch.randn(2, 4), torch.tensor([0, 1]))], verbose=0)  # checked at the first step
     with pytest.raises(ValueError, match="not both"):
         model.compile(nn.CrossEntropyLoss(), opt, clip_grad_norm=1.0, clip_gram_norm=2.0)

@@ -10,7 +10,6 @@ per-step losses (steps recomputed after the resume must repeat the killed run's 
 from __future__ import annotations
 
 import importlib.util
-
 import os
 import random
 import signal
@@ -25,10 +24,11 @@ from torch import nn
 
 from bert4torch.trainer import BaseModel, CheckpointWarning
 
-WORKER = Path(__file__).resolve().parents[1] / "assets" / "trainer" / "resume_worker.py"
-# the worker checkpoints an EMA and a warm-up schedule from b4t-losses (absent from the trainer-only env)
+# the worker trains with an EMA and a warmup schedule from b4t-losses, a sibling absent in the trainer-only env
 needs_losses = pytest.mark.skipif(importlib.util.find_spec("bert4torch.optimizers") is None,
-                                  reason="the resume worker needs b4t-losses (bert4torch.optimizers)")
+                                  reason="the resume worker uses bert4torch.optimizers (b4t-losses)")
+
+WORKER = Path(__file__).resolve().parents[1] / "assets" / "trainer" / "resume_worker.py"
 TOTAL_STEPS = 16  # 4 epochs x 4 steps, see the worker
 
 

@@ -16,7 +16,7 @@
 __version__ = "0.1.0"
 
 from ._adversarial import FGM, PGD, VAT, AdversarialTraining
-from ._base import BaseModel, NonFiniteGradientWarning
+from ._base import BaseModel, MetricNotFoundWarning, NonFiniteGradientWarning
 from ._interrupt import TrainingInterrupted
 from ._parallel import BaseModelDDP, BaseModelDP
 from ._persist import CheckpointWarning, SaveDirInUseError
@@ -54,6 +54,7 @@ __all__ = [
     "LambdaCallback",
     "ListDataset",
     "Logger",
+    "MetricNotFoundWarning",
     "NonFiniteGradientWarning",
     "PGD",
     "ProgbarLogger",

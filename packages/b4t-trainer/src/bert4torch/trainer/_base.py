@@ -31,6 +31,10 @@ from ._utils import check_choice, check_kwargs, closest_hint, forward_unpacks, g
 NAN_POLICIES = ("skip", "raise")
 
 
+class MetricNotFoundWarning(UserWarning):
+    """A metric named in ``compile(metrics=...)`` is neither built in nor a key of the dict the loss returns."""
+
+
 class NonFiniteGradientWarning(UserWarning):
     """An optimizer step was skipped because a gradient was NaN or infinite (``nan_policy='skip'``)."""
 
@@ -100,7 +104,7 @@ class BaseModel(PersistMixin, nn.Module):
             use_amp: the original's switch, same as ``mixed_precision='fp16'``.
             metrics: ``'accuracy'``, ``'mae'``, ``'mse'``, ``'mape'``, ``'msle'`` (and the original's aliases), a
                 key of the dict the loss returns, a function returning a dict, ``{'name': fn}``, or a list of
-                those; functions get ``(output, y)``.
+                those; functions get ``(output, y)``. Other names are skipped with a :class:`MetricNotFoundWarning`.
             stateful_metrics: accepted and ignored (warns): every metric is averaged over the epoch.
             grad_accumulation_steps: batches per optimizer step; each batch's loss is divided by it.
             mixed_precision: None, ``'fp16'`` (autocast + GradScaler) or ``'bf16'`` (autocast).
@@ -417,11 +421,12 @@ class BaseModel(PersistMixin, nn.Module):
         sums = st.epoch_sums
         for local in range(st.local_step, st.steps_per_epoch):
             global_step = st.global_step
-            st.bti = local
+            st.bti = st.data_consumed  # the batch's index in the dataloader (final once fetched: it may restart)
             logs: dict[str, Any] = {}
             for f in batch_begin:
                 f(global_step, local, logs)
             train_X, train_y = self._next_batch(clist)
+            st.bti = st.data_consumed - 1
             st.train_X, st.train_y = train_X, train_y
             output, loss, detail = self.train_step(train_X, train_y)
             st.output, st.loss, st.loss_detail = output, loss, detail
@@ -577,14 +582,21 @@ def _bad_batch(batch: Any) -> None:
 
 
 def _check_loss_key_metrics(st: TrainerState, detail: Mapping[str, Any]) -> None:
-    """Metric names that are no built-in must be keys of the dict the loss returns (checked at the first step)."""
+    """Metric names that are no built-in should be keys of the dict the loss returns (checked at the first step).
+
+    One that is not is not logged, with a :class:`MetricNotFoundWarning` (the original skipped it silently, and
+    its examples name metrics that their loss does not return).
+    """
     missing = [m for m in st.loss_key_metrics if m not in detail]
     if missing:
         from ._metrics import BUILTIN_METRICS
 
         known = [*BUILTIN_METRICS, *detail]
-        raise ValueError(
-            f"metric {missing[0]!r} is neither built in ({sorted(BUILTIN_METRICS)}) nor a key of the dict the loss "
-            f"returned ({sorted(detail)}).{closest_hint(missing[0], known)}"
+        hints = "".join(closest_hint(m, known) for m in missing)
+        warnings.warn(
+            f"metric(s) {missing} are neither built in nor keys of the dict the loss returned ({sorted(detail)}), "
+            f"so they are not logged.{hints}",
+            MetricNotFoundWarning,
+            stacklevel=2,
         )
     st.loss_key_metrics = ()

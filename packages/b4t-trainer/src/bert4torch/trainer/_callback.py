@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -101,37 +102,29 @@ class CallbackList:
             hook: [getattr(cb, hook) for cb in self.callbacks if not is_default(getattr(cb, hook))] for hook in HOOKS
         }
 
-    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        for f in self.hooks["on_train_begin"]:
-            f(logs)
 
-    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        for f in self.hooks["on_train_end"]:
-            f(logs)
+def _dispatcher(hook: str) -> Callable[..., None]:
+    """``CallbackList.<hook>(*args)``: call ``hook`` on every callback that overrides it.
 
-    def on_epoch_begin(self, global_step: int, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        for f in self.hooks["on_epoch_begin"]:
-            f(global_step, epoch, logs)
+    Arguments left out are passed as None (``logs``, the last of every hook, defaults to None), so a callback
+    whose hook takes ``logs`` without a default still gets it.
+    """
+    arity = len(inspect.signature(getattr(Callback, hook)).parameters) - 1  # without self
 
-    def on_epoch_end(self, global_step: int, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        for f in self.hooks["on_epoch_end"]:
-            f(global_step, epoch, logs)
+    def dispatch(self: CallbackList, *args: Any) -> None:
+        args = args + (None,) * (arity - len(args))
+        for f in self.hooks[hook]:
+            f(*args)
 
-    def on_batch_begin(self, global_step: int, local_step: int, logs: dict[str, Any] | None = None) -> None:
-        for f in self.hooks["on_batch_begin"]:
-            f(global_step, local_step, logs)
+    dispatch.__name__ = dispatch.__qualname__ = hook
+    dispatch.__doc__ = f"Call ``{hook}`` on the callbacks that override it (arguments as :meth:`Callback.{hook}`)."
+    return dispatch
 
-    def on_batch_end(self, global_step: int, local_step: int, logs: dict[str, Any] | None = None) -> None:
-        for f in self.hooks["on_batch_end"]:
-            f(global_step, local_step, logs)
 
-    def on_dataloader_end(self, logs: dict[str, Any] | None = None) -> None:
-        for f in self.hooks["on_dataloader_end"]:
-            f(logs)
-
-    def on_train_step_end(self, logs: dict[str, Any] | None = None) -> None:
-        for f in self.hooks["on_train_step_end"]:
-            f(logs)
+# One dispatcher per hook, with the hook's name (the trainer's hot loop reads ``hooks`` directly instead).
+for _hook in HOOKS:
+    setattr(CallbackList, _hook, _dispatcher(_hook))
+del _hook
 
 
 class LambdaCallback(Callback):

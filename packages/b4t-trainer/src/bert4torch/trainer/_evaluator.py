@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
 import math
-import os
 from typing import Any
 
 from ._checkpoint import Checkpoint
-from ._utils import check_choice, check_kwargs
+from ._utils import check_choice, closest_hint
+
+# Checkpoint's keyword arguments, which Evaluator passes on (one list, read from Checkpoint's signature)
+CHECKPOINT_OPTIONS = tuple(inspect.signature(Checkpoint.__init__).parameters)[1:]
 
 
 class Evaluator(Checkpoint):
@@ -20,28 +23,18 @@ class Evaluator(Checkpoint):
         monitor: the key in ``evaluate()``'s result to compare.
         mode: ``'max'`` or ``'min'``.
         verbose: print the result after each evaluation.
-        checkpoint_path, optimizer_path, steps_params_path, method, step_interval, save_dir, keep_last:
-            as for :class:`Checkpoint`.
+        **checkpoint: what to write on improvement, by keyword: the arguments of :class:`Checkpoint`
+            (``checkpoint_path``, ``optimizer_path``, ``steps_params_path``, ``method``, ``step_interval``,
+            ``save_dir``, ``keep_last``). Any other name is a TypeError naming the closest valid one.
     """
 
-    @check_kwargs
-    def __init__(
-        self,
-        monitor: str = "perf",
-        mode: str = "max",
-        verbose: int = 1,
-        checkpoint_path: str | None = None,
-        optimizer_path: str | None = None,
-        steps_params_path: str | None = None,
-        method: str = "epoch",
-        step_interval: int = 100,
-        save_dir: str | os.PathLike[str] | None = None,
-        keep_last: int | None = 2,
-    ) -> None:
+    def __init__(self, monitor: str = "perf", mode: str = "max", verbose: int = 1, **checkpoint: Any) -> None:
         check_choice("mode", mode, ("max", "min"))
-        Checkpoint.__init__(
-            self, checkpoint_path, optimizer_path, steps_params_path, method, step_interval, save_dir, keep_last
-        )
+        for key in checkpoint:
+            if key not in CHECKPOINT_OPTIONS:
+                valid = ["monitor", "mode", "verbose", *CHECKPOINT_OPTIONS]
+                raise TypeError(f"Evaluator() got an unexpected keyword argument {key!r}.{closest_hint(key, valid)}")
+        super().__init__(**checkpoint)
         self.monitor = monitor
         self.mode = mode
         self.verbose = verbose

@@ -70,7 +70,7 @@ class TrainerState:
     global_step: int = 0
     local_step: int = 0
     epoch: int = 0
-    bti: int = 0
+    bti: int = 0  # the current batch's index in the dataloader (0 again when it restarts), as the original's
     resume_step: int = 0
     resume_epoch: int = 0
     nan_steps: int = 0
