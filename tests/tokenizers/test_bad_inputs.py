@@ -39,6 +39,15 @@ def test_vocabulary_without_a_configured_special_token_is_refused_at_constructio
     assert Tokenizer(vocab, token_start=None).encode("hi")[0] == [5, 3]
 
 
+def test_vocabulary_without_mask_or_pad_gets_none_for_them_and_encodes_as_before() -> None:
+    # load_vocab(simplified=True, startswith=['[PAD]', '[UNK]', '[CLS]', '[SEP]']) drops [MASK]
+    vocab = {k: v for k, v in VOCAB.items() if k != "[MASK]"}
+    tok = Tokenizer(vocab)
+    assert tok._token_mask is None and tok._token_mask_id is None
+    assert "[MASK]" not in tok.never_split
+    assert tok.encode("hi there") == Tokenizer(VOCAB).encode("hi there")
+
+
 def test_duplicate_vocab_lines_keep_the_later_id_like_hf_and_stay_below_vocab_size(tmp_path) -> None:
     transformers = pytest.importorskip("transformers")
     lines = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hi", "there", "hi", "!"]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import functools
+import logging
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal, Union
 
 from ._trie import Trie
 from ._utils import strict_kwargs
+
+_log = logging.getLogger("bert4torch.tokenizers")
 
 TextOrTokens = Union[str, Sequence[str]]
 # (start, end) into the original text; (0, 0) for an added start/end token (a real token is never empty), so the
@@ -192,14 +195,24 @@ class TokenizerBase:
 
     # ---- shared -------------------------------------------------------------------------------------------------
     def _check_specials(self, contains: Callable[[str], bool]) -> None:
-        """Refuse a configured special token that the vocabulary lacks (it would silently encode as unknown)."""
+        """Refuse a start/end/unknown token that the vocabulary lacks (encoding would silently write [UNK] for it).
+
+        The pad and mask tokens never enter an encoding: one the vocabulary lacks (a simplified vocabulary, many
+        SentencePiece models) becomes None, with its ``_token_*_id``, and a debug log.
+        """
         for name in ("start", "end", "unk", "pad", "mask"):
             token = getattr(self, f"_token_{name}")
-            if token is not None and not contains(token):
-                raise ValueError(
-                    f"the vocabulary has no {name} token {token!r}: pass token_{name}= the vocabulary's own "
-                    f"token, or token_{name}=None for none"
-                )
+            if token is None or contains(token):
+                continue
+            if name in ("pad", "mask"):
+                _log.debug("the vocabulary has no %s token %r: token_%s is None", name, token, name)
+                setattr(self, f"_token_{name}", None)
+                self.never_split = [t for t in self.never_split if t != token]
+                continue
+            raise ValueError(
+                f"the vocabulary has no {name} token {token!r}: pass token_{name}= the vocabulary's own "
+                f"token, or token_{name}=None for none"
+            )
 
     def _translate(self, tokens: list[str]) -> list[str]:
         tr = self._token_translate
