@@ -8,7 +8,7 @@ labels unused), then fine-tuned with the trainer (``compile``/``fit``, an ``Eval
 adversarial training). The test accuracy is printed next to TF-IDF logistic regression on character 1-2-grams,
 computed on the same split in the same run.
 
-Usage: hatch run python examples/sentiment_classification.py [--pretrain-epochs 8] [--epochs 3] [--limit N]
+Usage: hatch run python examples/sentiment_classification.py [--pretrain-epochs 3] [--epochs 3] [--limit N]
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from bert4torch.snippets import AdversarialTraining, Callback, ListDataset, sequ
 from bert4torch.tokenizers import Tokenizer  # noqa: E402
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-SMALL_BERT = dict(hidden_size=128, num_hidden_layers=3, num_attention_heads=4, intermediate_size=512,
+SMALL_BERT = dict(hidden_size=128, num_hidden_layers=2, num_attention_heads=4, intermediate_size=256,
                   hidden_act="gelu", segment_vocab_size=0, dropout_rate=0.1, attention_probs_dropout_prob=0.1)
 
 
@@ -130,7 +130,7 @@ class Model(BaseModel):
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pretrain-epochs", type=int, default=8, help="MLM epochs before fine-tuning (0: none)")
+    parser.add_argument("--pretrain-epochs", type=int, default=3, help="MLM epochs before fine-tuning (0: none)")
     parser.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs")
     parser.add_argument("--limit", type=int, default=0, help="use only this many reviews (0: all)")
     parser.add_argument("--maxlen", type=int, default=128)
