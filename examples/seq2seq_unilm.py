@@ -5,8 +5,8 @@ left out, a docstring found under two names dropped), as source, and the functio
 (``Return the current working directory.`` -> ``getcwd``; ``Get the size of the terminal window`` -> ``get terminal
 size``). Pairs are split 80/10/10 with a fixed seed.
 
-The model is the real all-MiniLM-L6-v2 built with ``application='unilm'`` and an MLM head, as the original's
-``task_seq2seq_autotitle_csl_unilm.py``: it reads ``[CLS] docstring [SEP] name [SEP]``, the UniLM mask lets the name
+The model is the real all-MiniLM-L6-v2 built with ``application='unilm'``, an MLM head and the vocabulary rows the
+training texts use (``keep_tokens``), as the original's ``task_seq2seq_autotitle_csl_unilm.py``: it reads ``[CLS] docstring [SEP] name [SEP]``, the UniLM mask lets the name
 see the whole docstring and its own left part, and the loss is the cross entropy of the name tokens. Names are
 decoded with ``AutoRegressiveDecoder.beam_search``. Scores: exact match and word-level F1 on the test split, next to a
 retrieval baseline (the name of the most similar training docstring by TF-IDF) in the same run.
@@ -40,13 +40,25 @@ SHOW = ["Return the current working directory.", "Remove all items from the queu
         "Return True if the string is a valid identifier."]
 
 
-def build_unilm(folder: Path) -> nn.Module:
+def corpus_vocabulary(folder: Path, texts: list[str]) -> tuple[Tokenizer, list[int]]:
+    """A tokenizer over the vocabulary rows the training texts use, and those rows (the original's keep_tokens).
+
+    The output layer scores every vocabulary entry at every position, so 30,522 entries cost most of the compute;
+    the tokens of the training texts (and the special tokens) are a few thousand.
+    """
+    full = Tokenizer(folder)
+    specials = [full.token_to_id(t) for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")]
+    keep = sorted(set(specials).union(*full.encode(texts)[0]))  # [PAD] (id 0) stays first
+    return Tokenizer({full.id_to_token(i): new for new, i in enumerate(keep)}, do_lower_case=True), keep
+
+
+def build_unilm(folder: Path, keep_tokens: list[int] | None = None) -> nn.Module:
     """all-MiniLM-L6-v2 with the UniLM mask and an MLM head tied to the word embeddings."""
     with warnings.catch_warnings():
         # the sentence-embedding checkpoint has no MLM head: its dense and LayerNorm start fresh (and say so)
         warnings.filterwarnings("ignore", message="ignore_invalid_weights=True: missing")
         model = build_transformer_model(folder / "config.json", folder / "model.safetensors", with_mlm=True,
-                                        application="unilm", ignore_invalid_weights=True)
+                                        application="unilm", keep_tokens=keep_tokens, ignore_invalid_weights=True)
     with torch.no_grad():
         model.mlmBias.zero_()  # a new output bias starts at zero
     return model
@@ -133,8 +145,8 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
           f"{len(test)} test)")
 
     folder = minilm_folder()
-    tokenizer = Tokenizer(folder)
-    model = build_unilm(folder)
+    tokenizer, keep_tokens = corpus_vocabulary(folder, [text for pair in train for text in pair])
+    model = build_unilm(folder, keep_tokens)
     decoder = NameDecoder(model, tokenizer, maxlen=args.target_len, source_len=args.source_len)
 
     def collate_fn(batch: list[tuple[str, str]]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
