@@ -129,7 +129,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--out", default="runs/docstrings", help="folder for logs, TensorBoard and the best model")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (1 on a machine busy with other work)")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (1 on a busy machine)")
     return parser.parse_args(argv)
 
 

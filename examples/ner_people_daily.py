@@ -178,8 +178,9 @@ def dictionary_baseline(train: list[Example], test: list[Example]) -> dict[str, 
 def encoder(vocab_size: int, maxlen: int) -> nn.Module:
     """A small BERT trained from scratch (no segment input: one text per example)."""
     return build_transformer_model(
-        vocab_size=vocab_size, hidden_size=HIDDEN, num_hidden_layers=2, num_attention_heads=4, intermediate_size=2 * HIDDEN,
-        max_position=maxlen + 2, segment_vocab_size=0, dropout_rate=0.1, attention_probs_dropout_prob=0.1,
+        vocab_size=vocab_size, hidden_size=HIDDEN, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=2 * HIDDEN, max_position=maxlen + 2, segment_vocab_size=0, dropout_rate=0.1,
+        attention_probs_dropout_prob=0.1,
     )
 
 
@@ -314,7 +315,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--maxlen", type=int, default=126, help="characters per piece")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (1 on a machine busy with other work)")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (1 on a busy machine)")
     parser.add_argument("--verbose", type=int, default=1, help="1: progress bars, 0: none")
     parser.add_argument("--out", default="runs/ner", help="folder for the best weights")
     return parser.parse_args(argv)

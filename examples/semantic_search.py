@@ -72,7 +72,7 @@ def tfidf_similarity(queries: list[str], documents: list[str]) -> torch.Tensor:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--limit", type=int, default=0, help="use only this many functions (0: all)")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (1 on a machine busy with other work)")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (1 on a busy machine)")
     return parser.parse_args(argv)
 
 

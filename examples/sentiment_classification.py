@@ -97,10 +97,12 @@ def pretrain(tokenizer: Tokenizer, texts: list[str], args: argparse.Namespace, p
 
     def collate_fn(batch: list[str]) -> tuple[list[torch.Tensor], torch.Tensor]:
         masked = [mask_tokens(ids, tokenizer, rng) for ids in tokenizer.encode(list(batch), maxlen=args.maxlen)[0]]
-        return [torch.tensor(sequence_padding([m for m, _ in masked]))], torch.tensor(sequence_padding([y for _, y in masked]))
+        inputs, labels = sequence_padding([m for m, _ in masked]), sequence_padding([y for _, y in masked])
+        return [torch.tensor(inputs)], torch.tensor(labels)
 
     lengths = [len(ids) for ids in tokenizer.encode(texts, maxlen=args.maxlen)[0]]
-    loader = DataLoader(ListDataset(data=texts), batch_sampler=LengthBatches(lengths, 64, seed=1), collate_fn=collate_fn)
+    batches = LengthBatches(lengths, 64, seed=1)
+    loader = DataLoader(ListDataset(data=texts), batch_sampler=batches, collate_fn=collate_fn)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
     total = args.pretrain_epochs * len(loader)
     model.compile(loss=MaskedLMLoss(ignore_index=0), optimizer=optimizer, clip_grad_norm=1.0,
@@ -135,7 +137,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--limit", type=int, default=0, help="use only this many reviews (0: all)")
     parser.add_argument("--maxlen", type=int, default=128)
     parser.add_argument("--lr", type=float, default=3e-4, help="fine-tuning learning rate")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (1 on a machine busy with other work)")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (1 on a busy machine)")
     parser.add_argument("--verbose", type=int, default=1, help="1: progress bars, 0: none")
     parser.add_argument("--out", default="runs/sentiment", help="folder for the weights")
     return parser.parse_args(argv)
@@ -200,7 +202,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
               verbose=args.verbose)
     model.load_weights(out / "best_model.pt")
     result = {"test_acc": accuracy(test_loader), "tfidf": tfidf_baseline(train, test)}
-    recipe = f"MLM-pretrained ({args.pretrain_epochs} epochs, {pretrain_seconds:.0f} s)" if pretrained else "from scratch"
+    recipe = (f"MLM-pretrained ({args.pretrain_epochs} epochs, {pretrain_seconds:.0f} s)" if pretrained
+              else "from scratch")
     print(f"small BERT {recipe}, fine-tuned: test accuracy {result['test_acc']:.4f} | TF-IDF logistic regression, "
           f"char 1-2-gram: {result['tfidf']:.4f} (total {time.perf_counter() - t0:.0f} s)")
     return result

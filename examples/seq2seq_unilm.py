@@ -6,10 +6,11 @@ left out, a docstring found under two names dropped), as source, and the functio
 size``). Pairs are split 80/10/10 with a fixed seed.
 
 The model is the real all-MiniLM-L6-v2 built with ``application='unilm'``, an MLM head and the vocabulary rows the
-training texts use (``keep_tokens``), as the original's ``task_seq2seq_autotitle_csl_unilm.py``: it reads ``[CLS] docstring [SEP] name [SEP]``, the UniLM mask lets the name
-see the whole docstring and its own left part, and the loss is the cross entropy of the name tokens. Names are
-decoded with ``AutoRegressiveDecoder.beam_search``. Scores: exact match and word-level F1 on the test split, next to a
-retrieval baseline (the name of the most similar training docstring by TF-IDF) in the same run.
+training texts use (``keep_tokens``), as the original's ``task_seq2seq_autotitle_csl_unilm.py``: it reads
+``[CLS] docstring [SEP] name [SEP]``, the UniLM mask lets the name see the whole docstring and its own left part, and
+the loss is the cross entropy of the name tokens. Names are decoded with ``AutoRegressiveDecoder.beam_search``.
+Scores: exact match and word-level F1 on the test split, next to a retrieval baseline (the name of the most similar
+training docstring by TF-IDF) in the same run.
 
 Usage: hatch run python examples/seq2seq_unilm.py [--epochs 3] [--limit N] [--beam 3] [--threads 2]
 """
@@ -67,7 +68,8 @@ def build_unilm(folder: Path, keep_tokens: list[int] | None = None) -> nn.Module
 class TargetCrossEntropy(nn.CrossEntropyLoss):
     """Cross entropy of the target tokens only: segment 1, predicted from the position before."""
 
-    def forward(self, outputs: tuple[torch.Tensor, torch.Tensor], target: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    def forward(self, outputs: tuple[torch.Tensor, torch.Tensor],
+                target: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         _, y_pred = outputs
         y_true, y_mask = target
         y_true = (y_true[:, 1:] * y_mask[:, 1:]).flatten()  # 0 (ignored) outside the target
@@ -125,7 +127,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--valid-size", type=int, default=200, help="validation pairs decoded after each epoch")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-4)
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (1 on a machine busy with other work)")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (1 on a busy machine)")
     parser.add_argument("--verbose", type=int, default=1, help="1: progress bars, 0: none")
     parser.add_argument("--out", default="runs/seq2seq", help="folder for the best weights")
     return parser.parse_args(argv)
