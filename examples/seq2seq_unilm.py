@@ -12,7 +12,7 @@ the loss is the cross entropy of the name tokens. Names are decoded with ``AutoR
 Scores: exact match and word-level F1 on the test split, next to a retrieval baseline (the name of the most similar
 training docstring by TF-IDF) in the same run.
 
-Usage: hatch run python examples/seq2seq_unilm.py [--epochs 3] [--limit N] [--beam 3] [--threads 2]
+Usage: hatch run python examples/seq2seq_unilm.py [--epochs 6] [--limit N] [--beam 3] [--threads 2]
 """
 
 from __future__ import annotations
@@ -119,14 +119,14 @@ def retrieval_baseline(train: list[tuple[str, str]], test: list[tuple[str, str]]
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--limit", type=int, default=0, help="use only this many pairs (0: all)")
     parser.add_argument("--beam", type=int, default=3, help="beam size")
     parser.add_argument("--source-len", type=int, default=64, help="docstring tokens kept")
     parser.add_argument("--target-len", type=int, default=10, help="name tokens at most")
     parser.add_argument("--valid-size", type=int, default=200, help="validation pairs decoded after each epoch")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (1 on a busy machine)")
     parser.add_argument("--verbose", type=int, default=1, help="1: progress bars, 0: none")
     parser.add_argument("--out", default="runs/seq2seq", help="folder for the best weights")
