@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 from importlib import import_module
 from typing import Any
 
-from ._base import BERT_BASE, LM_Mask, UniLM_Mask, extend_with_language_model, extend_with_unified_language_model
+from ._encoder import BERT_BASE, LM_Mask, UniLM_Mask, extend_with_language_model, extend_with_unified_language_model
 from ._build import build_transformer_model
 from ._config import ConfigError, EncoderConfig
 from ._registry import MODELS, resolve_model

@@ -20,14 +20,13 @@ from .bert import BERT, bert_weight_map
 __all__ = ["ELECTRA", "ELECTRA_WEIGHT_MAP", "ElectraConfig"]
 
 
-@dataclass(kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class ElectraConfig(EncoderConfig):
     """ELECTRA options."""
 
     with_discriminator: bool | str = False  # replaced-token-detection logits [btz, seq] (or their activation)
-    hf_ignored: ClassVar[frozenset[str]] = frozenset(
-        {"summary_type", "summary_use_proj", "summary_activation", "summary_last_dropout", "generator_size"}
-    )
+    ignored: ClassVar[frozenset[str]] = frozenset({"generator_size"})
+    absent_heads: ClassVar[tuple[tuple[str, ...], str]] = (("with_pool", "with_mlm", "with_nsp"), "use with_discriminator")
 
 
 ELECTRA_WEIGHT_MAP: dict[str, str | list[str] | None] = {
@@ -48,19 +47,9 @@ ELECTRA_WEIGHT_MAP: dict[str, str | list[str] | None] = {
 }
 
 
-class ELECTRA(BERT):
+class ELECTRA(BERT, config=ElectraConfig, prefix="electra", weight_map=ELECTRA_WEIGHT_MAP, hf_model_type="electra",
+              hf_architecture="ElectraForPreTraining"):
     """ELECTRA discriminator (``model='electra'``); outputs ``hidden`` or ``[hidden, logits]``."""
-
-    config_class: ClassVar[type[EncoderConfig]] = ElectraConfig
-    prefix: ClassVar[str] = "electra"
-    weight_map: ClassVar[dict] = ELECTRA_WEIGHT_MAP
-    hf_model_type: ClassVar[str | None] = "electra"
-    hf_architecture: ClassVar[str | None] = "ElectraForPreTraining"
-
-    def __init__(self, config: EncoderConfig | None = None, /, **options: Any) -> None:
-        super().__init__(config, **options)
-        if self.with_pool or self.with_mlm or self.with_nsp:
-            raise ValueError("ELECTRA has no pooler/MLM/NSP heads (as in the original); use with_discriminator")
 
     def build_heads(self) -> None:
         if self.with_discriminator:
@@ -80,6 +69,4 @@ class ELECTRA(BERT):
         return [hidden, logits]
 
     def to_hf_config(self) -> dict[str, Any]:
-        config = super().to_hf_config()
-        config["embedding_size"] = self.embedding_size
-        return config
+        return {**super().to_hf_config(), "embedding_size": self.embedding_size}
