@@ -142,26 +142,30 @@ class MultiHeadAttentionLayer(nn.Module):
 
     def _project_self(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """q, k, v heads of ``x``; on a few rows at inference (decoding steps) one GEMM (see FUSE_MAX_ROWS)."""
-        h, kv, dk, dv = self.num_attention_heads, self.num_key_value_heads, self.attention_key_size, self.attention_head_size
+        h, kv = self.num_attention_heads, self.num_key_value_heads
+        dk, dv = self.attention_key_size, self.attention_head_size
         if torch.is_grad_enabled() or x.shape[0] * x.shape[1] > FUSE_MAX_ROWS:
             return self._heads(self.q(x), h, dk), self._heads(self.k(x), kv, dk), self._heads(self.v(x), kv, dv)
         q, k, v = fused_linear(x, (self.q, self.k, self.v)).split([h * dk, kv * dk, kv * dv], dim=-1)
         return self._heads(q, h, dk), self._heads(k, kv, dk), self._heads(v, kv, dv)
 
-    def _project(self, x: Tensor, source: Tensor | None, past: tuple[Tensor, Tensor] | None,
-                 rotary: RotaryAngles | None, position_ids: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
-        """q, k, v in ``[btz, heads, len, size]``: keys rotated, the past appended (self) or reused (cross)."""
-        if source is None and not self.cross:
-            q, k, v = self._project_self(x)
-            if rotary is None and self.p_bias == "rotary":
-                if position_ids is None:
-                    position_ids = torch.arange(x.shape[1], device=x.device)[None]
-                rotary = self.relative_positions_encoding.angles(position_ids, q.dtype)
-            if rotary is not None:
-                q, k = rotary.rotate(q), rotary.rotate(k)
-            if past is not None and past[0].shape[2]:
-                k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
-            return q, k, v
+    def _project(self, x: Tensor, past: tuple[Tensor, Tensor] | None, rotary: RotaryAngles | None,
+                 position_ids: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+        """Self-attention q, k, v in ``[btz, heads, len, size]``: keys rotated, then appended to the past."""
+        q, k, v = self._project_self(x)
+        if rotary is None and self.p_bias == "rotary":
+            if position_ids is None:
+                position_ids = torch.arange(x.shape[1], device=x.device)[None]
+            rotary = self.relative_positions_encoding.angles(position_ids, q.dtype)
+        if rotary is not None:
+            q, k = rotary.rotate(q), rotary.rotate(k)
+        if past is not None and past[0].shape[2]:
+            k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
+        return q, k, v
+
+    def _project_cross(self, x: Tensor, source: Tensor | None, past: tuple[Tensor, Tensor] | None
+                       ) -> tuple[Tensor, Tensor, Tensor]:
+        """Cross-attention q of ``x``; keys/values of ``source``, or the cached projection (``cross=True``)."""
         q = self._heads(self.q(x), self.num_attention_heads, self.attention_key_size)
         if self.cross and past is not None:
             return q, past[0], past[1]
@@ -196,7 +200,10 @@ class MultiHeadAttentionLayer(nn.Module):
             appended last with ``use_cache``.
         """
         cross = self.cross or encoder_hidden_states is not None
-        q, k, v = self._project(hidden_states, encoder_hidden_states, past_key_value, rotary, position_ids)
+        if cross:
+            q, k, v = self._project_cross(hidden_states, encoder_hidden_states, past_key_value)
+        else:
+            q, k, v = self._project(hidden_states, past_key_value, rotary, position_ids)
         mask = encoder_attention_mask if cross else attention_mask
         for extra in (position_bias, None if relative is None else self._relative_bias(q, k, relative)):
             if extra is not None:
@@ -262,7 +269,7 @@ class MultiHeadAttentionLayer(nn.Module):
         return proj(rel).view(rel.shape[0], self.num_attention_heads, -1).transpose(0, 1)  # [h, 2S, d]
 
     def _deberta_bias(self, q: Tensor, k: Tensor, rel_embeddings: Tensor, relative_pos: Tensor) -> Tensor:
-        """``c2p[i, j] = q_i . Pk[d(i, j)]`` and ``p2c[i, j] = k_j . Pq[d(j, i)]`` over the ``2S`` bucketed distances."""
+        """``c2p[i, j] = q_i . Pk[d(i, j)]`` and ``p2c[i, j] = k_j . Pq[d(j, i)]``, ``d`` the bucketed distance."""
         span = rel_embeddings.shape[0] // 2
         rel = F.dropout(rel_embeddings, self.dropout_rate, self.training)
         b, h, n, _ = q.shape

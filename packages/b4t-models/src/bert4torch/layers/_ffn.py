@@ -53,7 +53,7 @@ class PositionWiseFeedForward(nn.Module):
             self.dropout = nn.Dropout(dropout_rate)
 
     def forward(self, x: Tensor) -> Tensor:
-        first, last = (self._modules[name] for name in self.linear_names)
+        first, last = self._modules[self.linear_names[0]], self._modules[self.linear_names[1]]
         if self.gated is None:
             h = self.intermediate_act_fn(first(x))
         elif not torch.is_grad_enabled() and x.shape[0] * x.shape[1] <= FUSE_MAX_ROWS:

@@ -30,10 +30,8 @@ class _SpanScores(nn.Module):
 
 
 class GlobalPointer(_SpanScores):
-    """GlobalPointer (Su 2021): span scores ``[btz, heads, L, L]`` from per-head q/k with RoPE along the sequence.
-
-    The original (v0.2.5) applied RoPE along the heads axis; here it rotates by sequence position.
-    """
+    """GlobalPointer (Su 2021): span scores ``[btz, heads, L, L]`` from per-head q/k, RoPE-rotated by sequence
+    position."""
 
     def __init__(self, hidden_size: int, heads: int, head_size: int, RoPE: bool = True, max_len: int = 512,  # noqa: N803
                  use_bias: bool = True, tril_mask: bool = True) -> None:

@@ -65,9 +65,12 @@ class LayerNorm(nn.Module):
         return out if bias is None else out + bias
 
     def forward(self, inputs: Tensor | tuple[Tensor, Tensor] | list[Tensor]) -> Tensor:
-        """Normalise ``x``, or ``(x, cond)`` for a conditional LayerNorm (``cond`` ``[btz, c]`` or ``[btz, seq, c]``)."""
+        """Normalise ``x``, or ``(x, cond)`` for a conditional LayerNorm (``cond``: ``[btz, c]``/``[btz, seq, c]``)."""
         if isinstance(inputs, Tensor):
-            return self._normalize(inputs, self.weight, self.bias)
+            if self.norm_mode == "normal":
+                return F.layer_norm(inputs, (self.hidden_size,), self.weight, self.bias, self.eps)
+            out = rms_norm(inputs, self.weight, self.eps)
+            return out if self.bias is None else out + self.bias
         x, cond = inputs[0], inputs[1] if len(inputs) > 1 else None
         if cond is None or not self.conditional_size:
             return self._normalize(x, self.weight, self.bias)
@@ -82,7 +85,7 @@ class LayerNorm(nn.Module):
 
 
 class RMSNorm(LayerNorm):
-    """Root-mean-square norm with a gain and no bias (T5, LLaMA, Qwen2): ``LayerNorm(norm_mode='rmsnorm', bias=False)``."""
+    """Root-mean-square norm with a gain and no bias (T5, LLaMA, Qwen2): ``LayerNorm`` in ``'rmsnorm'`` mode."""
 
     def __init__(self, hidden_size: int, eps: float = 1e-6, weight: bool = True) -> None:
         super().__init__(hidden_size, eps, weight=weight, bias=False, norm_mode="rmsnorm")

@@ -38,7 +38,7 @@ def get_pool_emb(hidden_state: torch.Tensor | Sequence[torch.Tensor] | None = No
     if pool_strategy in ("last-avg", "mean"):
         return _masked_mean(last, attention_mask)
     if pool_strategy in ("last-max", "max"):
-        # padding can never win the max (the original let it, and returned a (values, indices) tuple)
+        # padding can never win the max
         return last.masked_fill(~attention_mask.bool().unsqueeze(-1), torch.finfo(last.dtype).min).max(dim=1).values
     if pool_strategy == "first-last-avg":
         if layers is None:

@@ -110,8 +110,8 @@ class BertEmbeddings(nn.Module):
             self.position_embeddings = uninitialized_embedding(max_position, embedding_size)
         elif position_type == "sinusoid":
             self.position_embeddings = SinusoidalPositionEncoding(max_position, embedding_size)
-        if task_type_vocab_size:
-            self.task_type_embeddings = uninitialized_embedding(task_type_vocab_size, embedding_size)
+        self.task_type_embeddings = (uninitialized_embedding(task_type_vocab_size, embedding_size)
+                                     if task_type_vocab_size else None)
         self.hierarchical_position = 0.4 if hierarchical_position is True else (hierarchical_position or None)
         self.layer_add_embs = nn.ModuleList(layer_add_embs or [])
         self.layerNorm = LayerNorm(embedding_size, eps=layer_norm_eps, conditional_size=conditional_size,
@@ -160,9 +160,10 @@ class BertEmbeddings(nn.Module):
         elif self.position_type == "sinusoid":
             ids = position_ids if position_ids is not None else torch.arange(emb.shape[1], device=emb.device)[None]
             emb = emb + self.position_embeddings(ids).to(emb.dtype)
-        if hasattr(self, "task_type_embeddings"):
+        if self.task_type_embeddings is not None:
             # task 0 when no task ids are given, as transformers does
-            emb = emb + (self.task_type_embeddings.weight[0] if task_ids is None else self.task_type_embeddings(task_ids))
+            tasks = self.task_type_embeddings
+            emb = emb + (tasks.weight[0] if task_ids is None else tasks(task_ids))
         for i, extra in enumerate(additional_embs or ()):
             # one input per layer_add_embs module (looked up), then already-embedded extras added as they are
             emb = emb + (self.layer_add_embs[i](extra) if i < len(self.layer_add_embs) else extra)
@@ -212,39 +213,33 @@ class TransformerLayer(nn.Module):
             return x
         return self._modules[name](x if cond is None else (x, cond))
 
-    def _sublayer(self, block: nn.Module, pre: str | None, post: str | None, x: Tensor, cond: Tensor | None,
-                  dropout: nn.Module, kwargs: dict[str, Any]) -> tuple[Tensor, Any]:
-        """``post(x + dropout(block(pre(x))))``; returns the block's cached ``(key, value)`` too, if it gave one."""
-        out = block(self._norm(pre, x, cond), **kwargs)
-        kv = None
-        if isinstance(out, tuple):
-            out, kv = out
-        return self._norm(post, x + dropout(out), cond), kv
-
-    def forward(self, hidden_states: Tensor, attention_mask: Tensor | None = None, conditional_emb: Tensor | None = None,
-                *, encoder_hidden_states: Tensor | None = None, encoder_attention_mask: Tensor | None = None,
+    def forward(self, hidden_states: Tensor, attention_mask: Tensor | None = None,
+                conditional_emb: Tensor | None = None, *, encoder_hidden_states: Tensor | None = None, encoder_attention_mask: Tensor | None = None,
                 past_key_value: KeyValue | None = None, cross_past_key_value: KeyValue | None = None,
                 use_cache: bool = False, **attention_kwargs: Any) -> Tensor | tuple[Tensor, Any, Any]:
         """Run the layer; ``attention_kwargs`` (``position_ids``, ``rotary``, ``position_bias``, ``relative``,
-        ``is_causal``) go to the self-attention.
+        ``is_causal``) go to the self-attention. Each block is ``post(x + dropout(block(pre(x))))``.
 
         Returns:
             The output, or ``(output, self_kv, cross_kv)`` with ``use_cache`` (``cross_kv`` None without
             cross-attention).
         """
         before, after, ffn_before, ffn_after = self.norms
-        x, self_kv = self._sublayer(
-            self.multiHeadAttention, before, after, hidden_states, conditional_emb, self.dropout1,
-            dict(attention_kwargs, attention_mask=attention_mask, past_key_value=past_key_value, use_cache=use_cache),
-        )
-        cross_kv = None
+        x, cond, self_kv, cross_kv = hidden_states, conditional_emb, None, None
+        out = self.multiHeadAttention(self._norm(before, x, cond), attention_mask, past_key_value=past_key_value,
+                                      use_cache=use_cache, **attention_kwargs)
+        if use_cache:
+            out, self_kv = out
+        x = self._norm(after, x + self.dropout1(out), cond)
         if self.crossAttention is not None:
-            x, cross_kv = self._sublayer(
-                self.crossAttention, "crossLayerNorm" if before else None, None if before else "crossLayerNorm", x,
-                conditional_emb, self.dropout1, {"encoder_hidden_states": encoder_hidden_states, "use_cache": use_cache,
-                                  "encoder_attention_mask": encoder_attention_mask, "past_key_value": cross_past_key_value},
-            )
-        x, _ = self._sublayer(self.feedForward, ffn_before, ffn_after, x, conditional_emb, self.dropout2, {})
+            out = self.crossAttention(self._norm("crossLayerNorm" if before else None, x, cond),
+                                      encoder_hidden_states=encoder_hidden_states, use_cache=use_cache,
+                                      encoder_attention_mask=encoder_attention_mask,
+                                      past_key_value=cross_past_key_value)
+            if use_cache:
+                out, cross_kv = out
+            x = self._norm(None if before else "crossLayerNorm", x + self.dropout1(out), cond)
+        x = self._norm(ffn_after, x + self.dropout2(self.feedForward(self._norm(ffn_before, x, cond))), cond)
         return (x, self_kv, cross_kv) if use_cache else x
 
 

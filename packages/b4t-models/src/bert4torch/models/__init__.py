@@ -1,8 +1,9 @@
 """bert4torch.models: ``build_transformer_model`` and the model zoo.
 
 Family classes (``BERT``, ``ALBERT``, ``GPT2``, ...) load lazily from the registry (``MODELS``), so importing this
-package costs only the core. ``BaseModel`` (and ``BaseModelDP``/``BaseModelDDP``) are the trainer's classes: they resolve to ``bert4torch.trainer.BaseModel``
-when b4t-trainer is installed, and otherwise raise ImportError naming ``pip install b4t-trainer``.
+package costs only the core. ``BaseModel`` (and ``BaseModelDP``/``BaseModelDDP``) are the trainer's classes: they
+resolve to ``bert4torch.trainer.BaseModel`` when b4t-trainer is installed, and otherwise raise ImportError naming
+``pip install b4t-trainer``.
 
 Loading is strict: see ``WeightLoadingError``, ``CheckpointError``, ``ConfigError`` and ``LoadReport``.
 """

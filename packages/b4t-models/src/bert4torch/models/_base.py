@@ -115,7 +115,7 @@ class ModelBase(nn.Module):
 
     # ------------------------------------------------------------------------------------------------ weights
     def user_modules(self) -> set[int]:
-        """Ids of modules the user passed in: never re-initialised (encoders: ``layer_norm_cond``, ``layer_add_embs``)."""
+        """Ids of the modules the user passed in: never re-initialised (encoders override)."""
         return set()
 
     def init_model_weights(self, module: nn.Module) -> None:
@@ -154,7 +154,8 @@ class ModelBase(nn.Module):
     def expected_new_parameters(self) -> set[str]:
         """Parameters that a pretrained checkpoint cannot hold: initialised, never reported missing."""
         return {f"{name}.{leaf}" for name, module in self.named_modules()
-                if isinstance(module, LayerNorm) and module.conditional_size for leaf in ("dense1.weight", "dense2.weight")}
+                if isinstance(module, LayerNorm) and module.conditional_size
+                for leaf in ("dense1.weight", "dense2.weight")}
 
     def tied_weights(self) -> dict[str, str]:
         """``{alias: owner}``: parameters that share the owner's tensor (families override)."""

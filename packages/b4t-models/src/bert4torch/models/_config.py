@@ -29,7 +29,8 @@ from typing import Any, ClassVar
 
 from bert4torch.activations import ACT2FN
 
-__all__ = ["ConfigError", "DecoderConfig", "EncoderConfig", "HF_IGNORED", "ModelConfig", "close_name", "closest", "read_config_file"]
+__all__ = ["ConfigError", "DecoderConfig", "EncoderConfig", "HF_IGNORED", "ModelConfig", "close_name", "closest",
+           "read_config_file"]
 
 
 class ConfigError(ValueError):

@@ -23,7 +23,13 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from bert4torch.layers import BertEmbeddings, LayerNorm, MultiHeadAttentionLayer, PositionWiseFeedForward, TransformerLayer
+from bert4torch.layers import (
+    BertEmbeddings,
+    LayerNorm,
+    MultiHeadAttentionLayer,
+    PositionWiseFeedForward,
+    TransformerLayer,
+)
 
 from ._base import ModelBase, output_activation, unpack_inputs
 from ._cache import KVCache, attention_bias, causal_bias_for, position_ids_from_mask
@@ -186,7 +192,9 @@ class CausalLM(ModelBase):
 
     def tied_weights(self) -> dict[str, str]:
         """The head shares the token embedding when ``tie_word_embeddings``."""
-        return {f"{self.head_name}.weight": "embeddings.word_embeddings.weight"} if self.config.tie_word_embeddings else {}
+        if not self.config.tie_word_embeddings:
+            return {}
+        return {f"{self.head_name}.weight": "embeddings.word_embeddings.weight"}
 
     def layer_inputs(self, step: DecoderStep, x: Tensor) -> dict[str, Any]:
         """Keyword inputs of every layer for this call (families add RoPE angles, relative positions)."""

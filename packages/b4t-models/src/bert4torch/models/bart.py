@@ -3,9 +3,9 @@
 Mirrors ``transformers.BartForConditionalGeneration``: learned positions with fairseq's offset of 2 rows, a
 LayerNorm on the embeddings, encoder and decoder sharing one token embedding, an LM head tied to it plus
 ``final_logits_bias``. The network is :class:`bert4torch.models.transformer.Transformer`; this file holds the config
-adapter and the weight map. The original needed a convert script to drop the 2 offset rows ("514 positions"); we
-keep HF's table as it is and add the offset when looking positions up. Decoder positions count real tokens (not
-indices as in transformers), so a left-padded decoder row gives the same logits as the row alone.
+adapter and the weight map. HF's position table is kept as it is (two rows before position 0) and the offset is
+added when looking positions up. Decoder positions count real tokens (not indices as in transformers), so a
+left-padded decoder row gives the same logits as the row alone.
 """
 
 from __future__ import annotations

@@ -103,7 +103,8 @@ class DebertaV2Embeddings(nn.Module):
                                     if c.position_biased_input else None)
         self.segment_embeddings = (uninitialized_embedding(c.segment_vocab_size, c.embedding_size)
                                    if c.segment_vocab_size > 0 else None)
-        self.embed_proj = nn.Linear(c.embedding_size, c.hidden_size, bias=False) if c.embedding_size != c.hidden_size else None
+        grow = c.embedding_size != c.hidden_size
+        self.embed_proj = nn.Linear(c.embedding_size, c.hidden_size, bias=False) if grow else None
         self.layerNorm = LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
         self.dropout = nn.Dropout(c.dropout_rate)
 
@@ -115,7 +116,8 @@ class DebertaV2Embeddings(nn.Module):
             emb = emb + (self.position_embeddings.weight[: emb.shape[1]] if position_ids is None
                          else self.position_embeddings(position_ids))
         if self.segment_embeddings is not None:
-            emb = emb + (self.segment_embeddings.weight[0] if segment_ids is None else self.segment_embeddings(segment_ids))
+            segments = self.segment_embeddings
+            emb = emb + (segments.weight[0] if segment_ids is None else segments(segment_ids))
         for extra in additional_embs or []:
             emb = emb + extra
         if self.embed_proj is not None:
@@ -177,8 +179,6 @@ class DebertaV2(BERT, config=DebertaV2Config, prefix="deberta", weight_map=DEBER
         config = super().to_hf_config()
         del config["position_embedding_type"]
         c = self.config
-        return {**config, "relative_attention": c.relative_attention, "max_relative_positions": c.max_relative_positions,
-                "position_buckets": c.position_buckets, "pos_att_type": c.attention_types(),
-                "norm_rel_ebd": c.norm_rel_ebd, "share_att_key": c.share_att_key, "conv_kernel_size": c.conv_kernel_size,
-                "conv_groups": c.conv_groups, "conv_act": c.conv_act, "position_biased_input": c.position_biased_input,
-                "embedding_size": self.embedding_size, "legacy": True}
+        fields = ("relative_attention", "max_relative_positions", "position_buckets", "norm_rel_ebd", "share_att_key",
+                  "conv_kernel_size", "conv_groups", "conv_act", "position_biased_input", "embedding_size")
+        return {**config, **{f: getattr(c, f) for f in fields}, "pos_att_type": c.attention_types(), "legacy": True}

@@ -1,7 +1,7 @@
 """ELECTRA: a BERT encoder with a factorised embedding (``embeddings_project``) and the discriminator head.
 
-Checkpoint layout: HF ``ElectraForPreTraining`` (``electra.*``, ``discriminator_predictions.*``). The original
-forbids the pooler/MLM/NSP heads on ELECTRA; ``with_discriminator`` adds the replaced-token logits (True), or
+Checkpoint layout: HF ``ElectraForPreTraining`` (``electra.*``, ``discriminator_predictions.*``). ELECTRA has no
+pooler/MLM/NSP heads; ``with_discriminator`` adds the replaced-token logits (True), or
 their activation by name (``'sigmoid'``).
 """
 
@@ -26,7 +26,8 @@ class ElectraConfig(EncoderConfig):
 
     with_discriminator: bool | str = False  # replaced-token-detection logits [btz, seq] (or their activation)
     ignored: ClassVar[frozenset[str]] = frozenset({"generator_size"})
-    absent_heads: ClassVar[tuple[tuple[str, ...], str]] = (("with_pool", "with_mlm", "with_nsp"), "use with_discriminator")
+    absent_heads: ClassVar[tuple[tuple[str, ...], str]] = (("with_pool", "with_mlm", "with_nsp"),
+                                                            "use with_discriminator")
 
 
 ELECTRA_WEIGHT_MAP: dict[str, str | list[str] | None] = {

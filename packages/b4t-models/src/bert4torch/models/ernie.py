@@ -49,4 +49,5 @@ class ERNIE(BERT, config=ErnieConfig, prefix="ernie", weight_map=ERNIE_WEIGHT_MA
                                parts["additional_embs"], task_ids=parts["task_ids"])
 
     def to_hf_config(self) -> dict[str, Any]:
-        return {**super().to_hf_config(), "use_task_id": self.use_task_id, "task_type_vocab_size": self.task_type_vocab_size}
+        return {**super().to_hf_config(), "use_task_id": self.use_task_id,
+                "task_type_vocab_size": self.task_type_vocab_size}

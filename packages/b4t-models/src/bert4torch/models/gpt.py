@@ -3,9 +3,8 @@
 Mirrors ``transformers.OpenAIGPTLMHeadModel``: ``n = LN1(x + attn(x))``, ``h = LN2(n + mlp(n))``, no embedding or
 final LayerNorm. Segment ids (CDial-GPT's speaker ids; HF ``token_type_ids``) are looked up in the word embedding,
 the original's ``shared_segment_embeddings``; pass ``segment_vocab_size > 0`` to take ``[token_ids, segment_ids]``.
-The original returned softmax probabilities by default (fixed in its 0.2.8); ours returns logits, and
-``final_activation='softmax'`` is the explicit option. The HF checkpoint has GPT-2's Conv1D/fused-qkv layout, so
-the surgery functions of ``gpt2.py`` are reused.
+The model returns logits; ``final_activation='softmax'`` is the explicit option for probabilities. The HF
+checkpoint has GPT-2's Conv1D/fused-qkv layout (``gpt2.OpenAICheckpoint``).
 """
 
 from __future__ import annotations
@@ -60,7 +59,8 @@ class GPTConfig(DecoderConfig):
 GPT_WEIGHT_MAP: dict[str, str | None] = {
     "transformer.tokens_embed.weight": "embeddings.word_embeddings.weight",
     "transformer.positions_embed.weight": "embeddings.position_embeddings.weight",
-    **{k: v for k, v in GPT2_WEIGHT_MAP.items() if k.startswith("transformer.h.") and k != "transformer.h.{}.attn.masked_bias"},
+    **{k: v for k, v in GPT2_WEIGHT_MAP.items()
+       if k.startswith("transformer.h.") and k != "transformer.h.{}.attn.masked_bias"},
     "lm_head.weight": "dense.weight",
 }
 

@@ -46,8 +46,10 @@ class LlamaConfig(ModelConfig):
     dropout_rate: float = 0.0  # residual dropout (training only; LLaMA checkpoints use none)
     final_activation: str = "linear"  # 'linear' returns logits, an activation name ('softmax') applies it
 
-    aliases: ClassVar[dict[str, str]] = {"pad_token_id": "token_pad_ids", "layer_norm_eps": "rms_norm_eps",
-                                         "max_position": "max_position_embeddings", "hidden_dropout_prob": "dropout_rate"}
+    aliases: ClassVar[dict[str, str]] = {
+        "pad_token_id": "token_pad_ids", "layer_norm_eps": "rms_norm_eps", "max_position": "max_position_embeddings",
+        "hidden_dropout_prob": "dropout_rate",
+    }
     checked: ClassVar[dict[str, tuple]] = {"pretraining_tp": (1,), "segment_vocab_size": (0,)}
 
     @classmethod

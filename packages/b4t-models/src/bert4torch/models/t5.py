@@ -236,8 +236,8 @@ def _t5_map(ffn: dict[str, str]) -> dict[str, str | None]:
     """The full map for the FFN input projections ``ffn`` (``{HF name: our name}``)."""
     enc, dec, enc_ours, dec_ours = "encoder.block.{}.layer.", "decoder.block.{}.layer.", "encoder.encoderLayer.{}.", \
         "decoder.decoderLayer.{}."
-    attention = {f"{theirs}.{x}": f"{ours}.{x}" for x in "qkvo"
-                 for theirs, ours in (("0.SelfAttention", "multiHeadAttention"), ("1.EncDecAttention", "crossAttention"))}
+    blocks = (("0.SelfAttention", "multiHeadAttention"), ("1.EncDecAttention", "crossAttention"))
+    attention = {f"{theirs}.{x}": f"{ours}.{x}" for x in "qkvo" for theirs, ours in blocks}
     modules = {
         **{enc + k: enc_ours + v for k, v in attention.items() if k.startswith("0.")},
         **{dec + k: dec_ours + v for k, v in attention.items()},

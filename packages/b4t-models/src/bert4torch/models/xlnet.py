@@ -3,10 +3,9 @@
 Mirrors ``transformers.XLNetLMHeadModel`` in its fine-tuning form: bidirectional attention (``attn_type='bi'``),
 no permutation mask, no target mapping, no memory. The relative-attention parameters keep HF's layout
 (``q``/``k``/``v``/``o``/``r`` as ``[d_model, n_head, d_head]``, per-layer ``r_w_bias``/``r_r_bias``/``r_s_bias``
-and ``seg_embed``), so loading is a rename. The original needed hand-edited configs (``attn_type='bi'``,
-``untie_r=True``) and crashed with segment ids otherwise; here those are the defaults, and other values are rejected
-rather than half-supported. XLNet is bidirectional, so it takes no KV cache (Transformer-XL-style ``mems`` are not
-implemented).
+and ``seg_embed``), so loading is a rename. The fine-tuning form (``attn_type='bi'``, ``untie_r=True``) is the
+default; other values are rejected rather than half-supported. XLNet is bidirectional, so it takes no KV cache
+(Transformer-XL-style ``mems`` are not implemented).
 
 Inputs: ``[token_ids]`` or ``[token_ids, segment_ids]``; padding is ``token_pad_ids`` (XLNet pads with 5) unless
 ``attention_mask`` is given. Output: LM logits over the vocabulary.
@@ -120,7 +119,8 @@ class XLNetFeedForward(PositionWiseFeedForward):
 
 
 class XLNetLayer(nn.Module):
-    """Relative attention (normalised inside), then the FFN normalised after its residual (``feedForward.layer_norm``)."""
+    """Relative attention (normalised inside), then the FFN normalised after its residual by
+    ``feedForward.layer_norm``."""
 
     def __init__(self, config: XLNetConfig) -> None:
         super().__init__()
