@@ -92,7 +92,8 @@ def test_what_the_library_refuses_is_refused(name: str, tmp_path: Path) -> None:
                 f.get_tensor(key)
     with pytest.raises(CheckpointError, match="not a valid safetensors file") as ours:
         load_checkpoint(path)
-    assert str(refused.value) in str(ours.value)  # the library's reason is the one given
+    # the library's reason is the one given (which tensor it names first varies between runs)
+    assert str(refused.value).split("`")[0] in str(ours.value)
 
 
 def test_header_length_beyond_the_file_and_short_files_are_refused(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ Checkpoint layout: HF ``ErnieForPreTraining`` (``ernie.*``, ``cls.*``). With ``u
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 

@@ -8,7 +8,6 @@ here is empty and keys equal to our parameter names load. No ``transformers`` cl
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
 import torch
 from torch import nn

@@ -10,10 +10,9 @@ checkpoint has GPT-2's Conv1D/fused-qkv layout (``gpt2.OpenAICheckpoint``).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar
 
-from torch import Tensor, nn
+from torch import nn
 
 from bert4torch.layers import POST_NORM
 

@@ -7,7 +7,7 @@ defaults differ. Sliding-window attention is not implemented, so a config that t
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import Any
 
 from ._config import ConfigError
 from .llama import LLAMA_WEIGHT_MAP, Llama, LlamaConfig

@@ -9,7 +9,7 @@ with BERT configs, so they keep BERT positions, as in the original (where ``'rob
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from bert4torch.layers import create_position_ids_from_input_ids
 

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
-from torch import nn
 
-from bert4torch.layers import BertLayer, RoPEPositionEncoding
+from bert4torch.layers import RoPEPositionEncoding
 
 from ._config import EncoderConfig
 from .bert import BERT, bert_weight_map

@@ -9,7 +9,7 @@ optional ERNIE 3.0 task embedding (``use_task_id``). No ``transformers`` class: 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from torch import nn
