@@ -47,6 +47,7 @@ class LayerNorm(nn.Module):
         if norm_mode not in ("normal", "rmsnorm"):
             raise ValueError(f"norm_mode must be 'normal' or 'rmsnorm', got {norm_mode!r}")
         self.hidden_size = hidden_size
+        self.normalized_shape = (hidden_size,)
         self.eps = eps
         self.norm_mode = norm_mode
         self.weight = nn.Parameter(torch.ones(hidden_size)) if weight else None
@@ -60,7 +61,7 @@ class LayerNorm(nn.Module):
 
     def _normalize(self, x: Tensor, weight: Tensor | None, bias: Tensor | None) -> Tensor:
         if self.norm_mode == "normal":
-            return F.layer_norm(x, (self.hidden_size,), weight, bias, self.eps)
+            return F.layer_norm(x, self.normalized_shape, weight, bias, self.eps)
         out = rms_norm(x, weight, self.eps)
         return out if bias is None else out + bias
 
@@ -68,7 +69,7 @@ class LayerNorm(nn.Module):
         """Normalise ``x``, or ``(x, cond)`` for a conditional LayerNorm (``cond``: ``[btz, c]``/``[btz, seq, c]``)."""
         if isinstance(inputs, Tensor):
             if self.norm_mode == "normal":
-                return F.layer_norm(inputs, (self.hidden_size,), self.weight, self.bias, self.eps)
+                return F.layer_norm(inputs, self.normalized_shape, self.weight, self.bias, self.eps)
             out = rms_norm(inputs, self.weight, self.eps)
             return out if self.bias is None else out + self.bias
         x, cond = inputs[0], inputs[1] if len(inputs) > 1 else None

@@ -121,14 +121,15 @@ class BertEmbeddings(nn.Module):
         self.embedding_hidden_mapping_in = nn.Linear(embedding_size, hidden_size) if grow else None
 
     def _absolute_positions(self, position_ids: Tensor | None, seq_len: int, device: torch.device) -> Tensor:
-        table = self.position_embeddings.weight[self.position_offset:]
+        offset = self.position_offset
         if self.hierarchical_position is None:
             if position_ids is not None:
-                return table[position_ids]
-            if seq_len > table.shape[0]:
-                raise ValueError(f"sequence length {seq_len} exceeds max_position={table.shape[0]}; truncate the "
+                return self.position_embeddings(position_ids + offset if offset else position_ids)
+            if seq_len > self.max_position:
+                raise ValueError(f"sequence length {seq_len} exceeds max_position={self.max_position}; truncate the "
                                  f"input or build with hierarchical_position=True")
-            return table[:seq_len].unsqueeze(0)
+            return self.position_embeddings.weight[offset : offset + seq_len].unsqueeze(0)
+        table = self.position_embeddings.weight[offset:]
         # Su Jianlin's hierarchical decomposition: p_(i*n+j) = alpha*u_i + (1-alpha)*u_j with u = (p - alpha*p_0)/(1-alpha)
         alpha = float(self.hierarchical_position)
         u = (table - alpha * table[:1]) / (1 - alpha)
