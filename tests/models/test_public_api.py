@@ -32,6 +32,9 @@ EXPECTED_ALL_LAYERS = [
     "RoPEPositionEncoding", "SinusoidalPositionEncoding", "TplinkerHandshakingKernel", "FUSE_MAX_ROWS", "clear_fused_cache",
     "fused_linear",
     "create_position_ids_from_input_ids", "get_pool_emb", "get_sinusoid_encoding_table", "t5_relative_position_bucket",
+    # the blocks the decoder families share with the encoders
+    "POST_NORM", "PRE_NORM", "RMSNorm", "RotaryAngles", "T5PositionBias", "TransformerLayer", "inverse_frequencies",
+    "rms_norm", "sinusoid", "uninitialized_embedding",
 ]
 EXPECTED_ALL_ACTIVATIONS = ["ACT2FN", "gelu", "gelu_fast", "gelu_new", "get_activation", "linear_act", "mish", "quick_gelu", "swish"]
 

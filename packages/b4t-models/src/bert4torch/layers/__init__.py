@@ -1,9 +1,11 @@
 """bert4torch.layers: the building blocks of the model zoo and the task layers of the original.
 
-Blocks: ``LayerNorm`` (normal, rmsnorm, conditional), ``MultiHeadAttentionLayer`` (SDPA; absolute, RoPE, NEZHA
-relative, additive T5-style biases), ``PositionWiseFeedForward``, ``BertEmbeddings``, ``BertLayer``, position
-encodings. Task layers: ``CRF``, ``GlobalPointer``, ``EfficientGlobalPointer``, ``TplinkerHandshakingKernel``,
-``MixUp``, ``BERT_WHITENING``, ``get_pool_emb``.
+One implementation of each block, used by encoders and decoders alike: ``LayerNorm`` (normal, rmsnorm,
+conditional) and ``RMSNorm``, ``MultiHeadAttentionLayer`` (SDPA; KV cache, cross-attention, grouped-query; RoPE,
+NEZHA, T5, DeBERTa and Transformer-XL positions), ``PositionWiseFeedForward`` (plain or gated), ``BertEmbeddings``,
+``TransformerLayer`` (post-LN, pre-LN, cross-attention; ``BertLayer`` is its original signature), position encodings
+(one sinusoid, one RoPE, one T5 bucket function). Task layers: ``CRF``, ``GlobalPointer``,
+``EfficientGlobalPointer``, ``TplinkerHandshakingKernel``, ``MixUp``, ``BERT_WHITENING``, ``get_pool_emb``.
 """
 
 from __future__ import annotations
@@ -14,18 +16,30 @@ from typing import Any
 from ._attention import MultiHeadAttentionLayer
 from ._ffn import PositionWiseFeedForward
 from ._fused import FUSE_MAX_ROWS, clear_fused_cache, fused_linear
-from ._norm import LayerNorm
+from ._norm import LayerNorm, RMSNorm, rms_norm
 from ._position import (
     RelativePositionsEncoding,
     RelativePositionsEncodingDebertaV2,
     RelativePositionsEncodingT5,
     RoPEPositionEncoding,
+    RotaryAngles,
     SinusoidalPositionEncoding,
+    T5PositionBias,
     create_position_ids_from_input_ids,
     get_sinusoid_encoding_table,
+    inverse_frequencies,
+    sinusoid,
     t5_relative_position_bucket,
 )
-from ._transformer import BertEmbeddings, BertLayer, Identity
+from ._transformer import (
+    POST_NORM,
+    PRE_NORM,
+    BertEmbeddings,
+    BertLayer,
+    Identity,
+    TransformerLayer,
+    uninitialized_embedding,
+)
 
 # task layers live in their own modules and load on first use
 _LAZY = {
@@ -33,11 +47,11 @@ _LAZY = {
     "GlobalPointer": "_heads",
     "EfficientGlobalPointer": "_heads",
     "TplinkerHandshakingKernel": "_heads",
-    "MixUp": "_misc",
-    "BERT_WHITENING": "_misc",
-    "get_pool_emb": "_misc",
+    "MixUp": "_mixup",
+    "BERT_WHITENING": "_whitening",
+    "get_pool_emb": "_pooling",
     "GatedAttentionUnit": "_gau",
-    "ConvLayer": "_misc",
+    "ConvLayer": "_conv",
 }
 
 __all__ = [
@@ -56,17 +70,27 @@ __all__ = [
     "LayerNorm",
     "MixUp",
     "MultiHeadAttentionLayer",
+    "POST_NORM",
+    "PRE_NORM",
     "PositionWiseFeedForward",
+    "RMSNorm",
     "RelativePositionsEncoding",
     "RelativePositionsEncodingDebertaV2",
     "RelativePositionsEncodingT5",
     "RoPEPositionEncoding",
+    "RotaryAngles",
     "SinusoidalPositionEncoding",
+    "T5PositionBias",
     "TplinkerHandshakingKernel",
+    "TransformerLayer",
     "create_position_ids_from_input_ids",
     "get_pool_emb",
     "get_sinusoid_encoding_table",
+    "inverse_frequencies",
+    "rms_norm",
+    "sinusoid",
     "t5_relative_position_bucket",
+    "uninitialized_embedding",
 ]
 
 

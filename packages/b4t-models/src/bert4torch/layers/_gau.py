@@ -10,7 +10,7 @@ from torch import nn
 
 from bert4torch.activations import get_activation
 
-from ._position import RoPEPositionEncoding
+from ._position import RoPEPositionEncoding, RotaryAngles
 
 
 class OffsetScale(nn.Module):
@@ -82,12 +82,15 @@ class GatedAttentionUnit(nn.Module):
         return F.softmax(a * torch.log(n) / math.log(512.0), dim=dim)
 
     def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                position_ids: torch.Tensor | None = None) -> torch.Tensor:
-        """``attention_mask`` is additive ``[btz, 1, 1|q, k]`` (see ``MultiHeadAttentionLayer``)."""
+                position_ids: torch.Tensor | None = None, rotary: RotaryAngles | None = None) -> torch.Tensor:
+        """``attention_mask`` is additive ``[btz, 1, 1|q, k]`` (see ``MultiHeadAttentionLayer``); ``rotary`` are
+        precomputed RoPE angles (else ``p_bias='rotary'`` computes them from ``position_ids``)."""
         x = self.hidden_fn(self.i_dense(hidden_states))
         u, v, qk = x.split([self.intermediate_size, self.intermediate_size, self.attention_head_size], dim=-1)
         q, k = self.offsetscale(qk)
-        if self.p_bias == "rotary":
+        if rotary is not None:
+            q, k = rotary.rotate(q[:, None])[:, 0], rotary.rotate(k[:, None])[:, 0]
+        elif self.p_bias == "rotary":
             q = self.relative_positions_encoding(q, seq_dim=-2, position_ids=position_ids)
             k = self.relative_positions_encoding(k, seq_dim=-2, position_ids=position_ids)
         scores = torch.einsum("bid,bjd->bij", q, k)

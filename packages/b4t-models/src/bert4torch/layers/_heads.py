@@ -19,22 +19,24 @@ def _mask_logits(logits: torch.Tensor, mask: torch.Tensor | None, tril_mask: boo
     return logits
 
 
-class GlobalPointer(nn.Module):
-    """GlobalPointer (Su 2021): span scores ``[btz, heads, L, L]`` from per-head q/k with RoPE along the sequence.
+class _SpanScores(nn.Module):
+    """What both GlobalPointers hold: sizes, the lower-triangle switch and the RoPE table."""
 
-    The original (v0.2.5) applied RoPE along the heads axis; here it rotates by sequence position.
-    """
+    def __init__(self, heads: int, head_size: int, RoPE: bool, max_len: int, tril_mask: bool) -> None:  # noqa: N803
+        super().__init__()
+        self.heads, self.head_size, self.RoPE, self.tril_mask = heads, head_size, RoPE, tril_mask
+        if RoPE:
+            self.position_embedding = RoPEPositionEncoding(max_len, head_size)
+
+
+class GlobalPointer(_SpanScores):
+    """GlobalPointer (Su 2021): span scores ``[btz, heads, L, L]`` from per-head q/k, RoPE-rotated by sequence
+    position."""
 
     def __init__(self, hidden_size: int, heads: int, head_size: int, RoPE: bool = True, max_len: int = 512,  # noqa: N803
                  use_bias: bool = True, tril_mask: bool = True) -> None:
-        super().__init__()
-        self.heads = heads
-        self.head_size = head_size
-        self.RoPE = RoPE
-        self.tril_mask = tril_mask
+        super().__init__(heads, head_size, RoPE, max_len, tril_mask)
         self.dense = nn.Linear(hidden_size, heads * head_size * 2, bias=use_bias)
-        if RoPE:
-            self.position_embedding = RoPEPositionEncoding(max_len, head_size)
 
     def forward(self, inputs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         out = self.dense(inputs)
@@ -47,20 +49,14 @@ class GlobalPointer(nn.Module):
         return _mask_logits(logits, mask, self.tril_mask) / self.head_size**0.5
 
 
-class EfficientGlobalPointer(nn.Module):
+class EfficientGlobalPointer(_SpanScores):
     """Efficient GlobalPointer: shared q/k for all heads plus per-head start/end biases."""
 
     def __init__(self, hidden_size: int, heads: int, head_size: int, RoPE: bool = True, max_len: int = 512,  # noqa: N803
                  use_bias: bool = True, tril_mask: bool = True) -> None:
-        super().__init__()
-        self.heads = heads
-        self.head_size = head_size
-        self.RoPE = RoPE
-        self.tril_mask = tril_mask
+        super().__init__(heads, head_size, RoPE, max_len, tril_mask)
         self.p_dense = nn.Linear(hidden_size, head_size * 2, bias=use_bias)
         self.q_dense = nn.Linear(head_size * 2, heads * 2, bias=use_bias)
-        if RoPE:
-            self.position_embedding = RoPEPositionEncoding(max_len, head_size)
 
     def forward(self, inputs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         seq = self.p_dense(inputs)

@@ -1,10 +1,23 @@
-"""LayerNorm in the three modes the families need: normal, RMS and conditional."""
+"""The one LayerNorm of every family: mean-and-variance or root-mean-square, optionally conditional.
+
+``RMSNorm`` is the same layer in ``'rmsnorm'`` mode without a bias (T5, LLaMA, Qwen2, RoFormerV2 with no gain).
+"""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
+
+
+def rms_norm(x: Tensor, weight: Tensor | None, eps: float) -> Tensor:
+    """``x / sqrt(mean(x^2) + eps)`` (times ``weight``), computed in float32: the mean square overflows in fp16."""
+    if x.dtype == torch.float32:  # the common case: skip two no-op casts (they cost dispatch time on decoding steps)
+        out = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)
+    else:
+        x32 = x.float()
+        out = (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype)
+    return out if weight is None else weight * out
 
 
 class LayerNorm(nn.Module):
@@ -18,7 +31,7 @@ class LayerNorm(nn.Module):
             model starts out unchanged.
         weight: whether there is a learned gain (RoFormerV2 has none).
         bias: whether there is a learned bias (RMS norms and RoFormerV2 have none).
-        norm_mode: ``'normal'`` (mean and variance) or ``'rmsnorm'`` (root mean square only, as T5/RoFormerV2).
+        norm_mode: ``'normal'`` (mean and variance) or ``'rmsnorm'`` (root mean square only).
     """
 
     def __init__(
@@ -34,6 +47,7 @@ class LayerNorm(nn.Module):
         if norm_mode not in ("normal", "rmsnorm"):
             raise ValueError(f"norm_mode must be 'normal' or 'rmsnorm', got {norm_mode!r}")
         self.hidden_size = hidden_size
+        self.normalized_shape = (hidden_size,)
         self.eps = eps
         self.norm_mode = norm_mode
         self.weight = nn.Parameter(torch.ones(hidden_size)) if weight else None
@@ -45,35 +59,34 @@ class LayerNorm(nn.Module):
             nn.init.zeros_(self.dense1.weight)
             nn.init.zeros_(self.dense2.weight)
 
-    def forward(self, inputs: torch.Tensor | tuple[torch.Tensor, torch.Tensor] | list[torch.Tensor]) -> torch.Tensor:
-        if isinstance(inputs, (tuple, list)):
-            x, cond = inputs[0], inputs[1] if len(inputs) > 1 else None
-        else:
-            x, cond = inputs, None
-        if cond is None or not self.conditional_size:
+    def _normalize(self, x: Tensor, weight: Tensor | None, bias: Tensor | None) -> Tensor:
+        if self.norm_mode == "normal":
+            return F.layer_norm(x, self.normalized_shape, weight, bias, self.eps)
+        out = rms_norm(x, weight, self.eps)
+        return out if bias is None else out + bias
+
+    def forward(self, inputs: Tensor | tuple[Tensor, Tensor] | list[Tensor]) -> Tensor:
+        """Normalise ``x``, or ``(x, cond)`` for a conditional LayerNorm (``cond``: ``[btz, c]``/``[btz, seq, c]``)."""
+        if isinstance(inputs, Tensor):
             if self.norm_mode == "normal":
-                return F.layer_norm(x, (self.hidden_size,), self.weight, self.bias, self.eps)
-            return self._rms(x, self.weight, self.bias)
-        # conditional: cond is [btz, cond_size] (one vector per sample) or [btz, seq, cond_size]
+                return F.layer_norm(inputs, self.normalized_shape, self.weight, self.bias, self.eps)
+            out = rms_norm(inputs, self.weight, self.eps)
+            return out if self.bias is None else out + self.bias
+        x, cond = inputs[0], inputs[1] if len(inputs) > 1 else None
+        if cond is None or not self.conditional_size:
+            return self._normalize(x, self.weight, self.bias)
         while cond.dim() < x.dim():
             cond = cond.unsqueeze(1)
         gain = self.dense1(cond) + (self.weight if self.weight is not None else 1.0)
         shift = self.dense2(cond) + (self.bias if self.bias is not None else 0.0)
-        if self.norm_mode == "normal":
-            x = F.layer_norm(x, (self.hidden_size,), None, None, self.eps)
-        else:
-            x = self._rms(x, None, None)
-        return x * gain + shift
-
-    def _rms(self, x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None) -> torch.Tensor:
-        # computed in fp32 as T5 does: the mean square overflows in fp16
-        variance = x.float().pow(2).mean(-1, keepdim=True)
-        out = (x.float() * torch.rsqrt(variance + self.eps)).to(x.dtype)
-        if weight is not None:
-            out = out * weight
-        if bias is not None:
-            out = out + bias
-        return out
+        return self._normalize(x, None, None) * gain + shift
 
     def extra_repr(self) -> str:
         return f"{self.hidden_size}, eps={self.eps}, norm_mode={self.norm_mode!r}, conditional_size={self.conditional_size}"
+
+
+class RMSNorm(LayerNorm):
+    """Root-mean-square norm with a gain and no bias (T5, LLaMA, Qwen2): ``LayerNorm`` in ``'rmsnorm'`` mode."""
+
+    def __init__(self, hidden_size: int, eps: float = 1e-6, weight: bool = True) -> None:
+        super().__init__(hidden_size, eps, weight=weight, bias=False, norm_mode="rmsnorm")

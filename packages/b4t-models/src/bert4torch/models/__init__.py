@@ -1,8 +1,9 @@
 """bert4torch.models: ``build_transformer_model`` and the model zoo.
 
 Family classes (``BERT``, ``ALBERT``, ``GPT2``, ...) load lazily from the registry (``MODELS``), so importing this
-package costs only the core. ``BaseModel`` (and ``BaseModelDP``/``BaseModelDDP``) are the trainer's classes: they resolve to ``bert4torch.trainer.BaseModel``
-when b4t-trainer is installed, and otherwise raise ImportError naming ``pip install b4t-trainer``.
+package costs only the core. ``BaseModel`` (and ``BaseModelDP``/``BaseModelDDP``) are the trainer's classes: they
+resolve to ``bert4torch.trainer.BaseModel`` when b4t-trainer is installed, and otherwise raise ImportError naming
+``pip install b4t-trainer``.
 
 Loading is strict: see ``WeightLoadingError``, ``CheckpointError``, ``ConfigError`` and ``LoadReport``.
 """
@@ -14,7 +15,7 @@ __version__ = "0.1.0"
 from importlib import import_module
 from typing import Any
 
-from ._base import BERT_BASE, LM_Mask, UniLM_Mask, extend_with_language_model, extend_with_unified_language_model
+from ._encoder import BERT_BASE, LM_Mask, UniLM_Mask, extend_with_language_model, extend_with_unified_language_model
 from ._build import build_transformer_model
 from ._config import ConfigError, EncoderConfig
 from ._registry import MODELS, resolve_model

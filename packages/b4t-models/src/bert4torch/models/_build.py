@@ -29,37 +29,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from bert4torch.layers import LayerNorm
-
-from ._base import BERT_BASE, extend_with_language_model, extend_with_unified_language_model
+from ._base import ModelBase
 from ._config import read_config_file
+from ._encoder import BERT_BASE, extend_with_language_model, extend_with_unified_language_model
 from ._registry import resolve_model
 from ._weights import load_weights
 
 __all__ = ["build_transformer_model"]
 
 
-def _materialize(model: nn.Module) -> None:
-    """Allocate and initialise every tensor still on the meta device (parameters the checkpoint lacked)."""
-    pending = [m for m in model.modules()
-               if any(t.is_meta for t in list(m.parameters(recurse=False)) + list(m.buffers(recurse=False)))]
-    for module in pending:
-        module.to_empty(device="cpu", recurse=False)
-    init = getattr(model, "init_model_weights", None)
-    if init is not None:
-        for module in pending:
-            init(module)
-    pending_ids = {id(m) for m in pending}
-    for module in model.modules():  # a conditional LayerNorm's dense1/dense2 start at zero (its own gain is loaded)
-        for name in ("dense1", "dense2"):
-            child = getattr(module, name, None) if isinstance(module, LayerNorm) else None
-            if child is not None and id(child) in pending_ids:
-                torch.nn.init.zeros_(child.weight)
-    if hasattr(model, "tie_weights"):
-        model.tie_weights()
-
-
-def _add_trainer(model_class: type[nn.Module], add_trainer: bool | None) -> type[nn.Module]:
+def _add_trainer(model_class: type[ModelBase], add_trainer: bool | None) -> type[ModelBase]:
     """``bert4torch.trainer.trainable(model_class)`` (the family plus ``compile``/``fit``), or the plain class.
 
     None: when b4t-trainer imports (v0.2.5 returned a trainer model); True: required; False: never.
@@ -78,8 +57,8 @@ def _add_trainer(model_class: type[nn.Module], add_trainer: bool | None) -> type
     return trainable(model_class)
 
 
-def _with_application(model_class: type[nn.Module], model: Any, application: str, kwargs: dict[str, Any]
-                      ) -> type[nn.Module]:
+def _with_application(model_class: type[ModelBase], model: Any, application: str, kwargs: dict[str, Any]
+                      ) -> type[ModelBase]:
     """``application='lm'|'unilm'``: the class with the causal/UniLM mask, and ``with_mlm`` on in ``kwargs``."""
     app = (application or "encoder").lower()
     if app in ("lm", "unilm"):
@@ -128,17 +107,13 @@ def build_transformer_model(
     if isinstance(model, str) and model == "bert" and isinstance(file_model, str):
         model = file_model
     model_class = resolve_model(model) if isinstance(model, str) else model
-    if not (isinstance(model_class, type) and issubclass(model_class, nn.Module)):
-        raise TypeError(f"model must be a registered name or an nn.Module subclass, got {model!r}")
+    if not (isinstance(model_class, type) and issubclass(model_class, ModelBase)):
+        raise TypeError(f"model must be a registered name or a subclass of a bert4torch.models family (BERT_BASE...), "
+                        f"got {model!r}")
 
     model_class = _with_application(model_class, model, application, kwargs)
     model_class = _add_trainer(model_class, add_trainer)
-    config_class = getattr(model_class, "config_class", None)
-    if config_class is not None:
-        config = config_class.from_dict(configs, overrides=kwargs)
-        options = config.to_dict()
-    else:
-        options = {**configs, **kwargs}
+    options = model_class.config_class.from_dict(configs, overrides=kwargs).to_dict()
     # our classes can be built on the meta device: nothing is initialised that the checkpoint will overwrite
     use_meta = checkpoint_path is not None and model_class.__module__.startswith("bert4torch.")
     with torch.device("meta") if use_meta else contextlib.nullcontext():
@@ -147,7 +122,7 @@ def build_transformer_model(
         load_weights(transformer, checkpoint_path, ignore_invalid_weights=bool(options.get("ignore_invalid_weights")),
                      assign=use_meta)
         if use_meta:
-            _materialize(transformer)
+            transformer.materialize()
     transformer.configs = options  # type: ignore[assignment]  # the original exposes the merged config
     if return_model_config:
         return transformer, options

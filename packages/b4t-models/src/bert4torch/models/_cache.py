@@ -1,4 +1,4 @@
-"""The key/value cache of the decoder families: its layout is defined here and nowhere else.
+"""The key/value cache of the decoder families and its protocol: the layout is defined here and nowhere else.
 
 Layout
 ------
@@ -42,19 +42,13 @@ Families
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
-
-from bert4torch.layers import FUSE_MAX_ROWS, fused_linear
+from torch import Tensor
 
 __all__ = [
-    "CachedAttention",
     "DecoderCache",
     "KVCache",
     "attention_bias",
@@ -194,141 +188,3 @@ def causal_bias_for(q_len: int, k_len: int, dtype: torch.dtype, device: torch.de
     k_pos = torch.arange(k_len, device=device)
     zero = torch.zeros((), dtype=dtype, device=device)
     return torch.where(k_pos[None, :] <= q_pos[:, None], zero, torch.finfo(dtype).min)[None, None]
-
-
-# torch >= 2.5 lets SDPA share key/value heads across query heads (grouped-query attention) without copying
-_SDPA_GQA = tuple(int(x) for x in torch.__version__.split(".")[:2]) >= (2, 5)
-
-
-
-RopeFn = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
-
-
-class CachedAttention(nn.Module):
-    """Multi-head attention that reads and writes the :class:`KVCache` layout.
-
-    Self-attention appends the new keys/values to the layer's past; cross-attention projects the encoder output once
-    and reuses it. Grouped-query attention (``num_kv_heads < num_heads``) keeps the cache at ``num_kv_heads``.
-
-    Args:
-        hidden_size: Width of the input and output.
-        num_heads: Number of query heads.
-        head_dim: Width of one head.
-        num_kv_heads: Number of key/value heads (None = ``num_heads``).
-        qkv_bias: Bias on the q, k and v projections.
-        o_bias: Bias on the output projection.
-        scale: Multiplier of ``q @ k^T``; None means ``1/sqrt(head_dim)`` (T5 passes 1.0).
-        kv_input_size: Width of the encoder output for cross-attention (None = ``hidden_size``).
-        cross: Cross-attention: keys/values come from the encoder output and are cached once, never appended.
-        dropout: Dropout on the attention probabilities while training.
-    """
-
-    def __init__(
-        self,
-        hidden_size: int,
-        num_heads: int,
-        head_dim: int,
-        *,
-        num_kv_heads: int | None = None,
-        qkv_bias: bool = True,
-        o_bias: bool = True,
-        scale: float | None = None,
-        kv_input_size: int | None = None,
-        cross: bool = False,
-        dropout: float = 0.0,
-    ) -> None:
-        super().__init__()
-        self.cross = cross
-        self.dropout = dropout
-        self.num_heads = num_heads
-        self.num_kv_heads = num_kv_heads or num_heads
-        if num_heads % self.num_kv_heads:
-            raise ValueError(f"num_heads={num_heads} is not a multiple of num_kv_heads={self.num_kv_heads}")
-        self.head_dim = head_dim
-        self.scale = 1.0 / math.sqrt(head_dim) if scale is None else scale
-        kv_in = kv_input_size or hidden_size
-        self.q = nn.Linear(hidden_size, num_heads * head_dim, bias=qkv_bias)
-        self.k = nn.Linear(kv_in, self.num_kv_heads * head_dim, bias=qkv_bias)
-        self.v = nn.Linear(kv_in, self.num_kv_heads * head_dim, bias=qkv_bias)
-        self.o = nn.Linear(num_heads * head_dim, hidden_size, bias=o_bias)
-
-    def _heads(self, x: Tensor, n: int) -> Tensor:
-        b, t, _ = x.shape
-        return x.view(b, t, n, self.head_dim).transpose(1, 2)
-
-    def project_kv(self, source: Tensor) -> tuple[Tensor, Tensor]:
-        """Keys and values of ``source`` (``[batch, len, kv_in]``) in the cache layout."""
-        return self._heads(self.k(source), self.num_kv_heads), self._heads(self.v(source), self.num_kv_heads)
-
-    def forward(
-        self,
-        x: Tensor,
-        *,
-        bias: Tensor | None = None,
-        is_causal: bool = False,
-        past: tuple[Tensor, Tensor] | None = None,
-        source: Tensor | None = None,
-        rope: RopeFn | None = None,
-    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-        """Attend from ``x`` to itself (plus ``past``) or, for cross-attention, to ``source`` or the cached ``past``.
-
-        Args:
-            x: Queries' input, ``[batch, q_len, hidden]``.
-            bias: Additive bias broadcastable to ``[batch, heads, q_len, k_len]`` (mask and/or position bias).
-            is_causal: Let SDPA apply the causal mask (only when ``bias`` is None and there is no past).
-            past: Self-attention: this layer's cached ``(key, value)``. Cross-attention: the cached encoder
-                projection (then ``source`` is ignored).
-            source: Encoder output for cross-attention; None for self-attention.
-            rope: Function applied to ``(q, k)`` of the new tokens (RoPE), before caching.
-
-        Returns:
-            ``(output [batch, q_len, hidden], (key, value))``: the key/value to cache for this layer.
-        """
-        if self.cross:
-            q = self._heads(self.q(x), self.num_heads)
-            if past is not None:
-                k, v = past
-            elif source is not None:
-                k, v = self.project_kv(source)
-            else:
-                raise ValueError("cross-attention needs the encoder output or its cached projection")
-        else:
-            q, k, v = self._project_self(x)
-            if rope is not None:
-                q, k = rope(q, k)
-            if past is not None and past[0].shape[2]:
-                k = torch.cat([past[0], k], dim=2)
-                v = torch.cat([past[1], v], dim=2)
-        new_kv = (k, v)
-        if self.num_kv_heads != self.num_heads:
-            if _SDPA_GQA and q.shape[2] == 1:
-                # one query per row (a decoding step): SDPA broadcasts the shared key/value heads itself, so the
-                # growing cache is not copied; for longer queries its GQA path is slower than the fused kernel on
-                # repeated heads (measured on CPU), hence the expand below
-                out = F.scaled_dot_product_attention(
-                    q, k, v, attn_mask=bias, dropout_p=self.dropout if self.training else 0.0, is_causal=is_causal,
-                    scale=self.scale, enable_gqa=True,
-                )
-                return self._merge(out), new_kv
-            rep = self.num_heads // self.num_kv_heads
-            b, _, t, d = k.shape
-            k = k[:, :, None].expand(b, self.num_kv_heads, rep, t, d).reshape(b, self.num_heads, t, d)
-            v = v[:, :, None].expand(b, self.num_kv_heads, rep, t, d).reshape(b, self.num_heads, t, d)
-        out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=bias, dropout_p=self.dropout if self.training else 0.0, is_causal=is_causal,
-            scale=self.scale,
-        )
-        return self._merge(out), new_kv
-
-    def _project_self(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """q, k, v heads of ``x``; on a few rows at inference (decoding steps) one GEMM (see FUSE_MAX_ROWS)."""
-        if torch.is_grad_enabled() or x.shape[0] * x.shape[1] > FUSE_MAX_ROWS:
-            return (self._heads(self.q(x), self.num_heads), *self.project_kv(x))
-        qd, kd = self.num_heads * self.head_dim, self.num_kv_heads * self.head_dim
-        q, k, v = fused_linear(x, (self.q, self.k, self.v)).split([qd, kd, kd], dim=-1)
-        return self._heads(q, self.num_heads), self._heads(k, self.num_kv_heads), self._heads(v, self.num_kv_heads)
-
-    def _merge(self, out: Tensor) -> Tensor:
-        """``[batch, heads, len, head_dim]`` -> output projection of ``[batch, len, heads * head_dim]``."""
-        b, _, t, _ = out.shape
-        return self.o(out.transpose(1, 2).reshape(b, t, self.num_heads * self.head_dim))

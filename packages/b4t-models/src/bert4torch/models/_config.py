@@ -1,17 +1,19 @@
-"""Typed configs that accept an HF ``config.json`` as is and the original bert4torch config style.
+"""The one config parser of every family: typed, frozen dataclasses that accept an HF ``config.json`` as is and the
+original bert4torch config style.
 
-Every family has a ``@dataclass(kw_only=True)`` config (a subclass of :class:`EncoderConfig`). ``from_dict``:
+Every family's config subclasses :class:`ModelConfig` (``@dataclass(frozen=True, kw_only=True)``).
+:meth:`ModelConfig.from_dict` reads a file's dict and the keyword options of ``build_transformer_model``:
 
-1. maps the explicit aliases (``HF_ALIASES``: ``max_position_embeddings -> max_position``, ``hidden_dropout_prob ->
-   dropout_rate``, ``type_vocab_size -> segment_vocab_size``, ...); when both names are given, the
-   bert4torch-style name (usually from ``build_transformer_model`` keyword arguments) wins;
-2. checks the HF keys we read only to validate (``CHECKED``: ``position_embedding_type`` must be ``'absolute'``,
-   ``is_decoder`` must be false...) and drops HF bookkeeping keys (``HF_IGNORED``: ``architectures``,
-   ``transformers_version``, ``id2label``...);
-3. rejects anything else with :class:`ConfigError` naming the closest valid option (no ``**kwargs`` sink).
+1. each source is rewritten by the family's ``preprocess`` (value-dependent HF keys such as ``feed_forward_proj``);
+2. a key is a field, or an alias of one (``aliases``, merged along the MRO: ``max_position_embeddings ->
+   max_position``, ``n_embd -> hidden_size``...). Within one source the field's own name beats an alias (an HF
+   ``config.json`` read with bert4torch-style options); the keyword options win over the file;
+3. a ``checked`` key is accepted only with a value we implement (``position_embedding_type='absolute'``...);
+4. HF bookkeeping keys (:data:`HF_IGNORED`, plus a family's ``ignored``) are dropped;
+5. anything else raises :class:`ConfigError` naming the closest valid option (there is no ``**kwargs`` sink).
 
-A family adds fields by subclassing and extends the alias/ignore tables by class attributes
-(``hf_aliases``/``hf_ignored``), which are merged along the MRO.
+Options accepted for compatibility that change nothing (``inert``) warn once when given another value.
+Validation that needs several fields lives in ``__post_init__``.
 """
 
 from __future__ import annotations
@@ -20,17 +22,22 @@ import dataclasses
 import difflib
 import json
 import os
+import warnings
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
-from collections.abc import Iterable
 from typing import Any, ClassVar
 
-__all__ = ["ConfigError", "EncoderConfig", "HF_IGNORED", "close_name", "read_config_file"]
+from bert4torch.activations import ACT2FN
+
+__all__ = ["ConfigError", "DecoderConfig", "EncoderConfig", "HF_IGNORED", "ModelConfig", "close_name", "closest",
+           "read_config_file"]
 
 
 class ConfigError(ValueError):
     """An unknown or invalid option; the message names the closest valid one."""
 
 
+# Keys of a config.json that describe bookkeeping, training-time or generation defaults, not the network's arithmetic.
 HF_IGNORED: frozenset[str] = frozenset(
     {
         "architectures", "model_type", "torch_dtype", "dtype", "transformers_version", "_name_or_path", "name_or_path",
@@ -45,11 +52,16 @@ HF_IGNORED: frozenset[str] = frozenset(
         "no_repeat_ngram_size", "repetition_penalty", "num_return_sequences", "return_dict_in_generate",
         "output_scores", "diversity_penalty", "num_beam_groups", "forced_bos_token_id", "forced_eos_token_id",
         "remove_invalid_values", "exponential_decay_length_penalty", "suppress_tokens", "begin_suppress_tokens",
-        "encoder_no_repeat_ngram_size", "typical_p", "chunk_size_feed_forward", "sentence_transformers",
-        "initializer_factor", "layer_norm_epsilon_unused", "model", "gradient_checkpointing_kwargs", "_attn_implementation",
-        "attn_implementation", "_commit_hash", "vocab_file",
+        "encoder_no_repeat_ngram_size", "typical_p", "sentence_transformers", "initializer_factor",
+        "layer_norm_epsilon_unused", "model", "gradient_checkpointing_kwargs", "_attn_implementation",
+        "attn_implementation", "_commit_hash", "vocab_file", "is_decoder", "add_cross_attention",
+        "keys_to_ignore_at_inference", "layerdrop", "encoder_layerdrop", "decoder_layerdrop", "summary_type",
+        "summary_use_proj", "summary_activation", "summary_proj_to_labels", "summary_first_dropout",
+        "summary_last_dropout", "pretraining_tp", "use_mems_eval", "use_mems_train", "start_n_top", "end_n_top",
+        "activation_dropout", "attention_dropout", "max_window_layers", "n_ctx",
     }
 )
+_WARNED: set[tuple[str, str]] = set()
 
 
 def closest(name: str, valid: Iterable[str], cutoff: float = 0.6) -> str | None:
@@ -58,14 +70,15 @@ def closest(name: str, valid: Iterable[str], cutoff: float = 0.6) -> str | None:
     return close[0] if close else None
 
 
-def close_name(name: str, valid: list[str]) -> str:
+def close_name(name: str, valid: Iterable[str]) -> str:
     """A "did you mean ..." hint, or the valid options when none is close."""
+    valid = sorted(valid)
     close = closest(name, valid, cutoff=0.5)
-    return f"did you mean {close!r}?" if close else f"valid options: {', '.join(sorted(valid))}"
+    return f"did you mean {close!r}?" if close else f"valid options: {', '.join(valid)}"
 
 
 def read_config_file(config_path: str | os.PathLike) -> dict[str, Any]:
-    """Read a json config (a folder means its ``config.json`` / ``bert4torch_config.json``)."""
+    """Read a json config (a folder means its ``bert4torch_config.json`` / ``config.json``)."""
     path = os.fspath(config_path)
     if os.path.isdir(path):
         for name in ("bert4torch_config.json", "config.json"):
@@ -84,11 +97,98 @@ def read_config_file(config_path: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
-@dataclass(kw_only=True)
-class EncoderConfig:
+@dataclass(frozen=True, kw_only=True)
+class ModelConfig:
+    """What every family's config has, and the one ``from_dict``."""
+
+    initializer_range: float = 0.02  # std of the normal init of weights that no checkpoint provides
+    ignore_invalid_weights: bool = False  # downgrade strict loading errors to a warning
+
+    aliases: ClassVar[dict[str, str]] = {}  # other spelling -> field name
+    checked: ClassVar[dict[str, tuple]] = {}  # keys accepted only with one of these values: {key: allowed}
+    ignored: ClassVar[frozenset[str]] = frozenset()  # family keys that do not change the network
+    inert: ClassVar[dict[str, Any]] = {}  # options accepted for compatibility that change nothing: {key: default}
+
+    @classmethod
+    def _merged(cls, attr: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for klass in reversed(cls.__mro__):
+            value = klass.__dict__.get(attr)
+            if isinstance(value, (frozenset, set)):
+                out.update(dict.fromkeys(value))
+            elif isinstance(value, dict):
+                out.update(value)
+        return out
+
+    @classmethod
+    def preprocess(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """Family hook: rewrite one source's value-dependent keys before they are read (default: unchanged)."""
+        return data
+
+    @classmethod
+    def _read(cls, source: Mapping[str, Any], names: set[str], aliases: dict[str, str]) -> dict[str, Any]:
+        """One source's values by field name (steps 2 to 5 of the module docstring)."""
+        checked, inert = cls._merged("checked"), cls._merged("inert")
+        skip = HF_IGNORED | set(cls._merged("ignored"))
+        own: dict[str, Any] = {}
+        aliased: dict[str, Any] = {}
+        for key, value in cls.preprocess(dict(source)).items():
+            if key in inert and value != inert[key] and (cls.__name__, key) not in _WARNED:
+                _WARNED.add((cls.__name__, key))
+                warnings.warn(f"{cls.__name__}: {key}={value!r} is accepted for compatibility and changes nothing",
+                              UserWarning, stacklevel=4)
+            if key in names:
+                own[key] = value
+            elif key in aliases:
+                aliased[aliases[key]] = value
+            elif key in checked:
+                if value not in checked[key]:
+                    raise ConfigError(f"{cls.__name__}: {key}={value!r} is not supported (supported: {checked[key]})")
+            elif key not in skip and key not in inert:
+                raise ConfigError(f"unknown option {key!r} for {cls.__name__}; {close_name(key, names | set(aliases))}")
+        return {**aliased, **own}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, overrides: Mapping[str, Any] | None = None) -> ModelConfig:
+        """Build the config from a json dict plus keyword ``overrides`` (which win), rejecting unknown keys.
+
+        Raises:
+            ConfigError: an unknown key (with the closest valid name), two spellings that disagree, a checked key
+                with a value we do not implement, a required key that is absent, or an invalid value.
+        """
+        names = {f.name for f in fields(cls)}
+        aliases = cls._merged("aliases")
+        values = {**cls._read(data, names, aliases), **cls._read(overrides or {}, names, aliases)}
+        missing = [f.name for f in fields(cls) if f.name not in values and f.default is dataclasses.MISSING
+                   and f.default_factory is dataclasses.MISSING]
+        if missing:
+            raise ConfigError(f"{cls.__name__}: required option(s) missing: {', '.join(missing)}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Field values (what ``build_transformer_model`` passes back as keyword options)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def replace(self, **changes: Any) -> ModelConfig:
+        """A copy with ``changes`` (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def _set(self, name: str, value: Any) -> None:
+        """Fill a derived default in ``__post_init__`` (the dataclass is frozen)."""
+        object.__setattr__(self, name, value)
+
+    def _check_activation(self, *names: str) -> None:
+        for name in names:
+            value = getattr(self, name)
+            if isinstance(value, str) and value.lower() not in ACT2FN:
+                raise ConfigError(f"{type(self).__name__}: unknown {name}={value!r}; {close_name(value, ACT2FN)}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EncoderConfig(ModelConfig):
     """Options of every BERT-like encoder (the original's ``BERT_BASE`` + ``BERT`` options)."""
 
-    vocab_size: int  # rows of the word embedding (after keep_tokens/compound_tokens, see effective_vocab_size)
+    vocab_size: int  # rows of the word embedding (before keep_tokens/compound_tokens)
     hidden_size: int  # model width
     num_hidden_layers: int  # encoder layers
     num_attention_heads: int  # heads per attention layer
@@ -96,22 +196,20 @@ class EncoderConfig:
     hidden_act: str = "gelu"  # FFN activation name (bert4torch.activations)
     dropout_rate: float = 0.0  # residual/embedding dropout (HF: hidden_dropout_prob)
     attention_probs_dropout_prob: float = 0.0  # dropout on attention probabilities
-    embedding_size: int | None = None  # embedding width when it differs from hidden_size (ALBERT, ELECTRA)
-    attention_head_size: int | None = None  # per-head size; hidden_size need not divide by heads
+    embedding_size: int | None = None  # embedding width; None: hidden_size (ALBERT, ELECTRA use a smaller one)
+    attention_head_size: int | None = None  # per-head size; None: hidden_size // heads (need not divide)
     attention_key_size: int | None = None  # per-head q/k size when different (GAU)
-    initializer_range: float = 0.02  # std of the normal init
-    sequence_length: int | None = None  # stored for the original's API, unused
+    sequence_length: int | None = None  # the original's option; nothing reads it
     keep_tokens: list[int] | None = None  # keep only these vocabulary rows (simplified vocabularies)
     compound_tokens: list[list[int]] | None = None  # new tokens initialised with the mean of these rows
-    residual_attention_scores: bool = False  # accepted for compatibility; no family uses it
-    ignore_invalid_weights: bool = False  # downgrade strict loading errors to a warning
+    residual_attention_scores: bool = False  # the original's option; no family implements it
     keep_hidden_layers: list[int] | None = None  # layers outside the list become Identity
     hierarchical_position: float | bool | None = None  # extend learned positions (alpha, True = 0.4)
     gradient_checkpoint: bool = False  # torch.utils.checkpoint per layer while training
     max_position: int = 512  # rows of the position table (HF: max_position_embeddings)
     segment_vocab_size: int = 2  # segment (token type) rows; 0 = no segment input (HF: type_vocab_size)
-    with_pool: bool | str = False  # pooler on [CLS]; True = tanh, or an activation name
-    with_nsp: bool = False  # next-sentence head (forces with_pool)
+    with_pool: bool | str = False  # pooler on [CLS]; True = tanh, or an activation name (with_nsp forces it)
+    with_nsp: bool = False  # next-sentence head
     with_mlm: bool | str = False  # MLM head; True = logits, or an activation name such as 'softmax'
     custom_position_ids: bool = False  # position ids are an input (after segment ids)
     custom_attention_mask: bool = False  # the attention mask is an input (after position ids)
@@ -126,81 +224,67 @@ class EncoderConfig:
     attention_scale: bool = True  # scale scores by 1/sqrt(d)
     conditional_size: int | None = None  # conditional LayerNorm width; default: layer_norm_cond.weight.size(1)
 
-    hf_aliases: ClassVar[dict[str, str]] = {
+    aliases: ClassVar[dict[str, str]] = {
         "max_position_embeddings": "max_position",
         "hidden_dropout_prob": "dropout_rate",
         "type_vocab_size": "segment_vocab_size",
         "tie_word_embeddings": "tie_emb_prj_weight",
         "layer_norm_epsilon": "layer_norm_eps",
     }
-    # HF keys we accept only with the value we implement: {key: allowed values}
     checked: ClassVar[dict[str, tuple]] = {
         "position_embedding_type": ("absolute",),
         "is_decoder": (False,),
         "add_cross_attention": (False,),
     }
-    hf_ignored: ClassVar[frozenset[str]] = frozenset()
+    inert: ClassVar[dict[str, Any]] = {"sequence_length": None, "residual_attention_scores": False}
+    # heads a family does not have (as in the original), and what it offers instead
+    absent_heads: ClassVar[tuple[tuple[str, ...], str]] = ((), "")
 
-    @classmethod
-    def _merged(cls, attr: str) -> dict:
-        out: dict = {}
-        for klass in reversed(cls.__mro__):
-            value = klass.__dict__.get(attr)
-            if isinstance(value, dict):
-                out.update(value)
-            elif isinstance(value, frozenset):
-                out.update(dict.fromkeys(value))
-        return out
+    def __post_init__(self) -> None:
+        heads, instead = self.absent_heads
+        if any(getattr(self, head) for head in heads):
+            raise ConfigError(f"{type(self).__name__}: {' / '.join(heads)} are not available (as in the original); "
+                              f"{instead}")
+        self._set("embedding_size", self.embedding_size or self.hidden_size)
+        self._set("attention_head_size", self.attention_head_size or self.hidden_size // self.num_attention_heads)
+        if self.conditional_size is None:
+            cond = self.layer_norm_cond
+            self._set("conditional_size", cond.weight.size(1) if cond is not None else 0)
+        if self.with_nsp and not self.with_pool:
+            self._set("with_pool", True)  # the NSP head reads the pooled output
+        self._check_activation("hidden_act")
 
-    @classmethod
-    def valid_keys(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
+    @property
+    def effective_vocab_size(self) -> int:
+        """Word-embedding rows after ``keep_tokens`` and ``compound_tokens``."""
+        n = len(self.keep_tokens) if self.keep_tokens is not None else self.vocab_size
+        return n + len(self.compound_tokens or [])
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], *, overrides: dict[str, Any] | None = None) -> EncoderConfig:
-        """Build the config from a json dict plus keyword overrides (which win), rejecting unknown keys.
 
-        Raises:
-            ConfigError: an unknown key (with the closest valid name), a checked key with a value we do not
-                implement, or a required key that is absent.
-        """
-        data = cls.preprocess(dict(data))
-        names = set(cls.valid_keys())
-        aliases = cls._merged("hf_aliases")
-        checked = cls._merged("checked")
-        ignored = HF_IGNORED | set(cls._merged("hf_ignored"))
-        result: dict[str, Any] = {}
-        explicit: set[str] = set()
-        for source_is_override, source in ((False, data), (True, overrides or {})):
-            for key, value in source.items():
-                if key in names:
-                    result[key] = value
-                    explicit.add(key)
-                elif key in aliases:
-                    target = aliases[key]
-                    # the bert4torch name given explicitly beats the HF alias from the same or an earlier source
-                    if target not in explicit or source_is_override:
-                        result[target] = value
-                elif key in checked:
-                    if value not in checked[key]:
-                        raise ConfigError(
-                            f"{cls.__name__}: {key}={value!r} is not supported (supported: {checked[key]})"
-                        )
-                elif key in ignored:
-                    continue
-                else:
-                    raise ConfigError(f"unknown option {key!r} for {cls.__name__}; {close_name(key, sorted(names | set(aliases)))}")
-        missing = [f.name for f in fields(cls) if f.name not in result and f.default is dataclasses.MISSING
-                   and f.default_factory is dataclasses.MISSING]
-        if missing:
-            raise ConfigError(f"{cls.__name__}: required option(s) missing: {', '.join(missing)}")
-        return cls(**result)
+@dataclass(frozen=True, kw_only=True)
+class DecoderConfig(ModelConfig):
+    """The options the decoder and encoder-decoder families share (original bert4torch names; HF names are aliases
+    in each family); families change the defaults and add their own."""
 
-    @classmethod
-    def preprocess(cls, data: dict[str, Any]) -> dict[str, Any]:
-        """Family hook: rewrite value-dependent HF keys before validation (default: unchanged)."""
-        return data
+    vocab_size: int  # rows of the token embedding and of the LM head
+    hidden_size: int  # model width
+    num_hidden_layers: int  # layers (the encoder's, in an encoder-decoder)
+    num_attention_heads: int  # heads per attention layer
+    intermediate_size: int | None = None  # FFN width; None = 4 * hidden_size
+    hidden_act: str = "gelu"  # FFN activation
+    max_position: int = 512  # rows of the position table
+    layer_norm_eps: float = 1e-5  # LayerNorm epsilon
+    dropout_rate: float = 0.0  # residual and embedding dropout (training only)
+    attention_probs_dropout_prob: float = 0.0  # dropout on attention probabilities (training only)
+    tie_word_embeddings: bool = True  # the LM head shares the token embedding
+    token_pad_ids: int | None = None  # id masked out as padding; None = only an explicit attention_mask pads
+    final_activation: str = "linear"  # 'linear' returns logits, an activation name ('softmax') applies it
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain field values (modules included as they are)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+    aliases: ClassVar[dict[str, str]] = {
+        "max_position_embeddings": "max_position", "hidden_dropout_prob": "dropout_rate",
+        "layer_norm_epsilon": "layer_norm_eps", "pad_token_id": "token_pad_ids",
+    }
+
+    def __post_init__(self) -> None:
+        self._set("intermediate_size", self.intermediate_size or 4 * self.hidden_size)
+        self._check_activation("hidden_act", "final_activation")

@@ -29,7 +29,7 @@ MODELS: dict[str, str] = {
     "deberta_v2": "deberta_v2:DebertaV2",
     "gau_alpha": "gau_alpha:GAU_alpha",
     "uie": "uie:UIE",
-    # decoder / seq2seq families (owned by the decoder engineer): append below
+    # decoder and encoder-decoder families
     "gpt2": "gpt2:GPT2",
     "llama": "llama:Llama",
     "qwen2": "qwen2:Qwen2",

@@ -13,8 +13,9 @@ The contract (for family authors):
 * Renames shared by old checkpoints (``LayerNorm.gamma``/``beta``) are the declared list ``LEGACY_RENAMES``, applied
   to checkpoint keys before the map.
 * Tensor surgery that depends on options (``keep_tokens``, ``compound_tokens``) is the model's
-  ``load_variable(name, tensor)``; tensor surgery that depends on the format (qkv split) is a named function in the
-  family file, wired through ``model.convert_checkpoint_tensors`` if ever needed.
+  ``load_variable(name, tensor)``; tensor surgery that depends on the format (GPT-2's fused qkv) is a named function
+  in the family file, wired through ``convert_checkpoint_tensors`` (loading) and ``restore_checkpoint_tensors``
+  (saving). The loader talks to the model only through these methods of ``ModelBase``.
 * Strict loading: unknown checkpoint keys (*unexpected*), parameters left without a value (*missing*) and shape
   differences (*mismatched*) raise :class:`WeightLoadingError` listing them; ``ignore_invalid_weights=True`` turns
   the error into one ``UserWarning`` and the :class:`LoadReport` is still returned (and kept on
@@ -23,7 +24,7 @@ The contract (for family authors):
 * Parameters the model knows cannot be in a pretrained checkpoint (conditional LayerNorm ``dense1/dense2``,
   ``layer_add_embs``) are listed by ``model.expected_new_parameters()`` and are initialised, not reported missing.
 * Tied parameters (the MLM decoder and the word embedding): the loader calls ``model.untie_weights()`` first, loads
-  both names separately, treats a parameter as present when its tie source (``model.tied_parameters()``) was
+  both names separately, treats a parameter as present when its tie source (``model.tied_weights()``) was
   loaded, and calls ``model.tie_weights()`` last, which re-ties unless the checkpoint stores two different matrices.
 * The inverse map for saving is derived (:func:`invert_weight_map`), never written twice: the first checkpoint key
   that names a parameter wins.
@@ -38,11 +39,15 @@ import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Union
 
 import torch
 from torch import nn
 
 from ._config import closest
+
+if TYPE_CHECKING:
+    from ._base import ModelBase
 
 __all__ = [
     "LEGACY_RENAMES",
@@ -56,12 +61,14 @@ __all__ = [
     "load_checkpoint",
     "load_weights",
     "map_key",
+    "module_keys",
     "resolve_checkpoint_files",
     "save_state_dict",
     "template_key",
 ]
 
 WeightMap = Mapping[str, "str | list[str] | None"]
+Checkpoint = Union[str, os.PathLike, Sequence[Union[str, os.PathLike]], Mapping[str, torch.Tensor]]
 
 # Declared renames from TF-era checkpoints (transformers' "legacy" WeightRenaming): applied to key suffixes.
 LEGACY_RENAMES: tuple[tuple[str, str], ...] = (
@@ -157,6 +164,12 @@ def is_unknown(value: object) -> bool:
     return value is _UNKNOWN
 
 
+def module_keys(modules: Mapping[str, str], leaves: Sequence[str] = ("weight", "bias")) -> dict[str, str]:
+    """``{checkpoint module: our module}`` -> ``{checkpoint parameter: our parameter}`` for each leaf name (a map
+    written per module, as the checkpoints name them)."""
+    return {f"{theirs}.{leaf}": f"{ours}.{leaf}" for theirs, ours in modules.items() for leaf in leaves}
+
+
 def invert_weight_map(weight_map: WeightMap, num_layers: int) -> dict[str, str]:
     """Derive ``{our name: checkpoint key}`` for saving; the first checkpoint key naming a parameter wins."""
     inverse: dict[str, str] = {}
@@ -214,53 +227,60 @@ def resolve_checkpoint_files(checkpoint_path: str | os.PathLike | Sequence[str |
     return [path]
 
 
+# safetensors dtype names -> torch dtypes (those this torch has)
 _ST_DTYPES = {
-    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "I64": torch.int64,
-    "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8, "BOOL": torch.bool,
-    "F8_E4M3": torch.float8_e4m3fn, "F8_E5M2": torch.float8_e5m2,
+    name: getattr(torch, attr)
+    for name, attr in (
+        ("F64", "float64"), ("F32", "float32"), ("F16", "float16"), ("BF16", "bfloat16"), ("I64", "int64"),
+        ("I32", "int32"), ("I16", "int16"), ("I8", "int8"), ("U64", "uint64"), ("U32", "uint32"), ("U16", "uint16"),
+        ("U8", "uint8"), ("BOOL", "bool"), ("F8_E4M3", "float8_e4m3fn"), ("F8_E5M2", "float8_e5m2"),
+        ("F8_E4M3FNUZ", "float8_e4m3fnuz"), ("F8_E5M2FNUZ", "float8_e5m2fnuz"), ("F8_E8M0", "float8_e8m0fnu"),
+        ("C64", "complex64"),
+    )
+    if hasattr(torch, attr)
 }
 
 
+def _safetensors_header(path: Path) -> dict[str, dict]:
+    """The header of a ``.safetensors`` file, after the ``safetensors`` library has validated the file.
+
+    The library is the specification: whatever it refuses (a header length or data offsets that disagree with the
+    file size, overlapping or unordered offsets, shapes that disagree with the byte ranges) is refused here with its
+    message, as a :class:`CheckpointError`.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt"):
+            pass
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(f"{path} is not a valid safetensors file (corrupt or truncated): {exc}") from exc
+    with open(path, "rb") as f:
+        header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
+    header.pop("__metadata__", None)
+    return header
+
+
 def _iter_safetensors(path: Path) -> Iterator[tuple[str, torch.Tensor]]:
-    """Read a ``.safetensors`` file one tensor at a time with plain reads (no mmap).
+    """Read a ``.safetensors`` file one tensor at a time with plain reads (no memory map).
 
     Each tensor is read straight into its own freshly allocated buffer, so a load holds the model plus at most one
-    tensor in flight: a memory map would keep every page of the file resident until the handle closes (measured:
-    peak RSS of model + file). The header is validated against the file size, so truncation is reported as such.
+    tensor in flight, and the model never stays backed by a file the user may later overwrite. Reading through the
+    library's memory map and copying each tensor out keeps every page of the file resident as well (all-MiniLM-L6-v2:
+    +181 MB peak RSS against +92 MB, ``benchmarks/models.py``), so the library validates and this reads.
     """
-    size = path.stat().st_size
+    header = _safetensors_header(path)
     with open(path, "rb") as f:
-        head = f.read(8)
-        if len(head) != 8:
-            raise CheckpointError(f"{path} is not a safetensors file (shorter than its 8-byte header length)")
-        n = int.from_bytes(head, "little")
-        if n <= 0 or 8 + n > size:
-            raise CheckpointError(f"{path} is not a safetensors file or is truncated (header length {n}, file {size} bytes)")
-        try:
-            header = json.loads(f.read(n))
-        except ValueError as exc:
-            raise CheckpointError(f"{path}: corrupt safetensors header: {exc}") from exc
-        if not isinstance(header, dict):
-            raise CheckpointError(f"{path}: corrupt safetensors header")
-        base = 8 + n
-        for key, info in header.items():
-            if key == "__metadata__":
-                continue
-            try:
-                dtype = _ST_DTYPES[info["dtype"]]
-                shape = [int(x) for x in info["shape"]]
-                start, end = (int(x) for x in info["data_offsets"])
-            except (KeyError, TypeError, ValueError) as exc:
-                raise CheckpointError(f"{path}: corrupt entry for {key!r}: {info!r}") from exc
-            tensor = torch.empty(shape, dtype=dtype)
-            nbytes = tensor.numel() * tensor.element_size()
-            if end - start != nbytes or base + end > size:
-                raise CheckpointError(f"{path}: {key!r} needs bytes {start}..{end} of the data, which the file "
-                                      f"{'does not hold (truncated)' if base + end > size else 'does not match'}")
-            if nbytes:
+        base = 8 + int.from_bytes(f.read(8), "little")
+        for key, info in sorted(header.items(), key=lambda item: item[1]["data_offsets"][0]):
+            dtype = _ST_DTYPES.get(info["dtype"])
+            if dtype is None:
+                raise CheckpointError(f"{path}: {key!r} has dtype {info['dtype']}, which this torch does not have")
+            tensor = torch.empty(info["shape"], dtype=dtype)
+            start, end = info["data_offsets"]
+            if end > start:
                 f.seek(base + start)
-                buffer = memoryview(tensor.view(-1).view(torch.uint8).numpy())
-                if f.readinto(buffer) != nbytes:
+                if f.readinto(memoryview(tensor.view(-1).view(torch.uint8).numpy())) != end - start:
                     raise CheckpointError(f"{path}: truncated while reading {key!r}")
             yield key, tensor
 
@@ -321,20 +341,96 @@ def save_state_dict(state: Mapping[str, torch.Tensor], path: str | os.PathLike) 
 
 
 # --------------------------------------------------------------------------------------------------- loading
-def _set_tensor(model: nn.Module, name: str, value: torch.Tensor) -> None:
-    """Replace a parameter/buffer object (assign mode: the model was built on the meta device)."""
-    module_name, _, leaf = name.rpartition(".")
-    module = model.get_submodule(module_name) if module_name else model
-    old = getattr(module, leaf)
-    if isinstance(old, nn.Parameter):
-        setattr(module, leaf, nn.Parameter(value, requires_grad=old.requires_grad))
+def _checkpoint_items(model: ModelBase, checkpoint: Checkpoint) -> Iterable[tuple[str, torch.Tensor]]:
+    """``(key, tensor)`` pairs of the checkpoint, after the family's format surgery (GPT-2's fused ``c_attn``)."""
+    items = checkpoint.items() if isinstance(checkpoint, Mapping) else iter_checkpoint(checkpoint)
+    return model.convert_checkpoint_tensors(items)
+
+
+def _targets(key: str, weight_map: WeightMap, prefix: str | None, params: Mapping[str, torch.Tensor]
+             ) -> list[str] | None | object:
+    """Our parameter names for a checkpoint key: through the map, then with the family prefix added, then as our own
+    name; ``None`` for a key the map drops, ``_UNKNOWN`` for a key nothing knows."""
+    mapped = map_key(key, weight_map)
+    if mapped is _UNKNOWN and prefix and not key.startswith(prefix + "."):
+        mapped = map_key(f"{prefix}.{key}", weight_map)
+    if mapped is _UNKNOWN and key in params:
+        mapped = [key]
+    return mapped
+
+
+def _put(model: nn.Module, name: str, value: torch.Tensor, current: torch.Tensor, assign: bool) -> None:
+    """Copy ``value`` into parameter ``name``, or (``assign``: the model was built on the meta device) replace it."""
+    with torch.no_grad():
+        if not assign:
+            current.copy_(value)
+            return
+        value = value.to(dtype=current.dtype) if value.is_floating_point() else value
+        module_name, _, leaf = name.rpartition(".")
+        module = model.get_submodule(module_name) if module_name else model
+        if isinstance(getattr(module, leaf), nn.Parameter):
+            setattr(module, leaf, nn.Parameter(value, requires_grad=current.requires_grad))
+        else:
+            module._buffers[leaf] = value
+
+
+def _fill(model: ModelBase, checkpoint: Checkpoint, weight_map: WeightMap, prefix: str | None, assign: bool
+          ) -> tuple[LoadReport, set[str]]:
+    """Read every checkpoint tensor into its parameters; the report so far and the names that got a value."""
+    params = model.state_dict(keep_vars=True)
+    report, loaded = LoadReport(), set()
+    for raw_key, tensor in _checkpoint_items(model, checkpoint):
+        mapped = _targets(apply_legacy_renames(raw_key), weight_map, prefix, params)
+        if mapped is _UNKNOWN:
+            report.unexpected.append(raw_key)
+            continue
+        for name in mapped or ():  # type: ignore[union-attr]
+            if name not in params:
+                report.unused.append(raw_key)
+                continue
+            value = model.load_variable(name, tensor)
+            if tuple(value.shape) != tuple(params[name].shape):
+                report.mismatched.append((name, tuple(value.shape), tuple(params[name].shape)))
+                continue
+            _put(model, name, value, params[name], assign)
+            loaded.add(name)
+    return report, loaded
+
+
+def _find_missing(model: ModelBase, report: LoadReport, loaded: set[str]) -> None:
+    """Parameters that got nothing: *initialized* when new by construction, else *missing* (tied copies of a loaded
+    parameter count as loaded; names of one shared tensor count once)."""
+    new_ok = model.expected_new_parameters()
+    ties = model.tied_weights()
+    groups: dict[int, list[str]] = {}
+    for name, tensor in model.state_dict(keep_vars=True).items():
+        groups.setdefault(id(tensor), []).append(name)
+    for names in groups.values():
+        if not any(n in loaded or ties.get(n) in loaded for n in names):
+            (report.initialized if any(n in new_ok for n in names) else report.missing).append(names[0])
+    report.loaded = sorted(loaded)
+
+
+def _complain(model: nn.Module, report: LoadReport, weight_map: WeightMap, ignore_invalid_weights: bool) -> None:
+    """Raise :class:`WeightLoadingError` for a report that is not ``ok`` (one warning when ignoring)."""
+    message = report.describe()
+    hints = []
+    for key in report.unexpected[:3]:
+        close = closest(template_key(key)[0], list(weight_map))
+        if close:
+            hints.append(f"{key!r} looks like {close!r}")
+    if hints:
+        message += "; " + "; ".join(hints)
+    if ignore_invalid_weights:
+        warnings.warn(f"ignore_invalid_weights=True: {message}", UserWarning, stacklevel=3)
     else:
-        module._buffers[leaf] = value
+        raise WeightLoadingError(f"{type(model).__name__}: {message}. Pass ignore_invalid_weights=True to load anyway.",
+                                 report)
 
 
 def load_weights(
-    model: nn.Module,
-    checkpoint: str | os.PathLike | Sequence[str | os.PathLike] | Mapping[str, torch.Tensor],
+    model: ModelBase,
+    checkpoint: Checkpoint,
     weight_map: WeightMap | None = None,
     *,
     prefix: str | None = None,
@@ -344,9 +440,9 @@ def load_weights(
     """Load ``checkpoint`` into ``model`` through ``weight_map``, strictly.
 
     Args:
-        model: the module to fill. Optional hooks: ``convert_checkpoint_tensors(items) -> items`` (rewrites the
-            ``(key, tensor)`` stream before mapping), ``load_variable(name, tensor) -> tensor``,
-            ``expected_new_parameters() -> set[str]``, ``tie_weights()``.
+        model: a family model (``bert4torch.models`` class): the loader uses its format surgery
+            (``convert_checkpoint_tensors``), vocabulary surgery (``load_variable``), ties (``tied_weights``,
+            ``untie_weights``, ``tie_weights``) and ``expected_new_parameters``.
         checkpoint: a path (file, shard list, index json, folder) or an in-memory state dict.
         weight_map: checkpoint key -> our name (see the module docstring); None means the model's ``weight_map``.
         prefix: the family prefix tolerated on checkpoint keys; None means the model's ``prefix``.
@@ -360,80 +456,13 @@ def load_weights(
         WeightLoadingError: in strict mode, when the report is not ``ok``.
         CheckpointError: when a file cannot be read.
     """
-    weight_map = dict(getattr(model, "weight_map", {}) if weight_map is None else weight_map)
-    prefix = getattr(model, "prefix", None) if prefix is None else prefix
-    if hasattr(model, "untie_weights"):
-        # tied parameters load separately; tie_weights() decides afterwards whether the checkpoint keeps them tied
-        model.untie_weights()
-    targets_all = model.state_dict(keep_vars=True)
-    # alias groups: tied parameters appear under several names but are one tensor
-    alias_of: dict[int, list[str]] = {}
-    for name, tensor in targets_all.items():
-        alias_of.setdefault(id(tensor), []).append(name)
-    load_variable = getattr(model, "load_variable", None)
-    report = LoadReport()
-    loaded: set[str] = set()
-    items: Iterable[tuple[str, torch.Tensor]] = checkpoint.items() if isinstance(checkpoint, Mapping) else iter_checkpoint(checkpoint)
-    # format surgery that must see checkpoint keys (GPT-2's fused Conv1D c_attn -> q/k/v): the family rewrites the
-    # (key, tensor) stream before the map is applied
-    convert = getattr(model, "convert_checkpoint_tensors", None)
-    if convert is not None:
-        items = convert(items)
-    for raw_key, tensor in items:
-        key = apply_legacy_renames(raw_key)
-        mapped = map_key(key, weight_map)
-        if mapped is _UNKNOWN and prefix and not key.startswith(prefix + "."):
-            mapped = map_key(f"{prefix}.{key}", weight_map)
-        if mapped is _UNKNOWN:
-            if key in targets_all:
-                mapped = [key]
-            else:
-                report.unexpected.append(raw_key)
-                continue
-        if mapped is None:
-            continue
-        for name in mapped:  # type: ignore[union-attr]
-            if name not in targets_all:
-                report.unused.append(raw_key)
-                continue
-            value = load_variable(name, tensor) if load_variable is not None else tensor
-            current = targets_all[name]
-            if tuple(value.shape) != tuple(current.shape):
-                report.mismatched.append((name, tuple(value.shape), tuple(current.shape)))
-                continue
-            with torch.no_grad():
-                if assign:
-                    _set_tensor(model, name, value.to(dtype=current.dtype) if value.is_floating_point() else value)
-                else:
-                    current.copy_(value)
-            loaded.add(name)
-    new_ok = set(model.expected_new_parameters()) if hasattr(model, "expected_new_parameters") else set()
-    ties = model.tied_parameters() if hasattr(model, "tied_parameters") else {}
-    for names in alias_of.values():
-        if not any(n in loaded or ties.get(n) in loaded for n in names):
-            if any(n in new_ok for n in names):
-                report.initialized.append(names[0])
-            else:
-                report.missing.append(names[0])
-    report.loaded = sorted(loaded)
-    model.load_report = report  # type: ignore[assignment]
-    if hasattr(model, "tie_weights"):
-        model.tie_weights()
+    weight_map = dict(model.weight_map if weight_map is None else weight_map)
+    # tied parameters load separately; tie_weights() decides afterwards whether the checkpoint keeps them tied
+    model.untie_weights()
+    report, loaded = _fill(model, checkpoint, weight_map, model.prefix if prefix is None else prefix, assign)
+    _find_missing(model, report, loaded)
+    model.load_report = report
+    model.tie_weights()
     if not report.ok:
-        message = report.describe()
-        if report.unexpected:
-            known = list(weight_map)
-            hints = []
-            for k in report.unexpected[:3]:
-                close = closest(template_key(k)[0], known)
-                if close:
-                    hints.append(f"{k!r} looks like {close!r}")
-            if hints:
-                message += "; " + "; ".join(hints)
-        if ignore_invalid_weights:
-            warnings.warn(f"ignore_invalid_weights=True: {message}", UserWarning, stacklevel=2)
-        else:
-            raise WeightLoadingError(
-                f"{type(model).__name__}: {message}. Pass ignore_invalid_weights=True to load anyway.", report
-            )
+        _complain(model, report, weight_map, ignore_invalid_weights)
     return report

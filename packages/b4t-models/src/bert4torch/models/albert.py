@@ -8,18 +8,18 @@ layer group and one inner layer, as every released ALBERT has. ``ALBERT_Unshared
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from torch import nn
 
 from ._config import EncoderConfig
-from ._weights import invert_weight_map
 from .bert import BERT
 
 __all__ = ["ALBERT", "ALBERT_WEIGHT_MAP", "ALBERT_Unshared", "AlbertConfig", "albert_weight_map"]
 
 
-@dataclass(kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class AlbertConfig(EncoderConfig):
     """ALBERT options. ``inner_group_num`` must be 1; ``num_hidden_groups`` is 1 for every released checkpoint and
     ``num_hidden_layers`` for files that ``ALBERT_Unshared.save_pretrained`` writes (one group per layer)."""
@@ -94,69 +94,44 @@ def albert_weight_map(num_unshared_layers: int = 0, grouped: bool = False) -> di
 ALBERT_WEIGHT_MAP = albert_weight_map()
 
 
-class ALBERT(BERT):
+class ALBERT(BERT, config=AlbertConfig, prefix="albert", weight_map=ALBERT_WEIGHT_MAP, hf_model_type="albert",
+             hf_architecture="AlbertForPreTraining"):
     """ALBERT (``model='albert'``): ``encoderLayer[0]`` applied ``num_hidden_layers`` times."""
 
-    config_class: ClassVar[type[EncoderConfig]] = AlbertConfig
-    prefix: ClassVar[str] = "albert"
-    weight_map: ClassVar[dict] = ALBERT_WEIGHT_MAP
-    hf_model_type: ClassVar[str | None] = "albert"
-    hf_architecture: ClassVar[str | None] = "AlbertForPreTraining"
+    shared_layers: ClassVar[bool] = True
 
-    def __init__(self, config: EncoderConfig | None = None, /, **options: Any) -> None:
-        super().__init__(config, **options)
+    def build(self) -> None:
+        super().build()
         if self.shared_layers:
             if self.num_hidden_groups != 1:
                 raise ValueError(f"ALBERT shares one layer group; num_hidden_groups={self.num_hidden_groups} needs "
                                  "model='albert_unshared' with one group per layer")
             self.encoderLayer = nn.ModuleList([self.encoderLayer[0]])
 
-    shared_layers: ClassVar[bool] = True
-
-    def apply_main_layers(self, inputs: list[Any]) -> list[Any]:
+    def layer_sequence(self) -> Iterator[tuple[int, nn.Module]]:
         if not self.shared_layers:
-            return super().apply_main_layers(inputs)
-        hidden_states, mask, conditional_emb, position_ids = inputs[:4]
-        encoded_layers = [hidden_states]
-        layer_inputs = [hidden_states, mask, conditional_emb, position_ids]
-        layer = self.encoderLayer[0]
-        for l_i in range(self.num_hidden_layers):
-            layer_inputs = self.apply_on_layer_begin(l_i, layer_inputs)
-            layer_inputs[0] = self._run_layer(layer, layer_inputs)
-            layer_inputs = self.apply_on_layer_end(l_i, layer_inputs)
-            if self.output_all_encoded_layers:
-                encoded_layers.append(layer_inputs[0])
-        if not self.output_all_encoded_layers:
-            encoded_layers.append(layer_inputs[0])
-        return [encoded_layers, conditional_emb]
+            return super().layer_sequence()
+        return ((l_i, self.encoderLayer[0]) for l_i in range(self.num_hidden_layers))
 
     def to_hf_config(self) -> dict[str, Any]:
-        config = super().to_hf_config()
-        config.update(embedding_size=self.embedding_size, num_hidden_groups=1, inner_group_num=1)
-        return config
-
+        return {**super().to_hf_config(), "embedding_size": self.embedding_size, "num_hidden_groups": 1,
+                "inner_group_num": 1}
 
 class ALBERT_Unshared(ALBERT):  # noqa: N801 - the original's public name
     """ALBERT with independent layers initialised from the shared checkpoint layer (``model='albert_unshared'``)."""
 
     shared_layers: ClassVar[bool] = False
 
-    def __init__(self, config: EncoderConfig | None = None, /, **options: Any) -> None:
-        super().__init__(config, **options)
+    def build(self) -> None:
+        super().build()
         if self.num_hidden_groups not in (1, self.num_hidden_layers):
             raise ValueError(f"num_hidden_groups must be 1 or num_hidden_layers, got {self.num_hidden_groups}")
-        if self.num_hidden_groups == self.num_hidden_layers and self.num_hidden_layers > 1:
-            self.weight_map = albert_weight_map(grouped=True)  # type: ignore[misc]
-        else:
-            self.weight_map = albert_weight_map(self.num_hidden_layers)  # type: ignore[misc]
+        grouped = self.num_hidden_groups == self.num_hidden_layers and self.num_hidden_layers > 1
+        self.weight_map = albert_weight_map(grouped=True) if grouped else albert_weight_map(self.num_hidden_layers)
 
-    def _checkpoint_layout_state(self, mapping: dict[str, str] | None) -> dict:
-        # one HF layer group per layer, so transformers' AlbertModel runs the independent layers as they are
-        if mapping is None:
-            mapping = invert_weight_map(albert_weight_map(grouped=True), self.num_hidden_layers)
-        return super()._checkpoint_layout_state(mapping)
+    def checkpoint_map(self) -> dict:
+        """One HF layer group per layer, so transformers' AlbertModel runs the independent layers as they are."""
+        return albert_weight_map(grouped=True)
 
     def to_hf_config(self) -> dict[str, Any]:
-        config = super().to_hf_config()
-        config["num_hidden_groups"] = self.num_hidden_layers
-        return config
+        return {**super().to_hf_config(), "num_hidden_groups": self.num_hidden_layers}

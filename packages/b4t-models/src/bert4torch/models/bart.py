@@ -3,19 +3,19 @@
 Mirrors ``transformers.BartForConditionalGeneration``: learned positions with fairseq's offset of 2 rows, a
 LayerNorm on the embeddings, encoder and decoder sharing one token embedding, an LM head tied to it plus
 ``final_logits_bias``. The network is :class:`bert4torch.models.transformer.Transformer`; this file holds the config
-adapter and the weight map. The original needed a convert script to drop the 2 offset rows ("514 positions"); we
-keep HF's table as it is and add the offset when looking positions up. Decoder positions count real tokens (not
-indices as in transformers), so a left-padded decoder row gives the same logits as the row alone.
+adapter and the weight map. HF's position table is kept as it is (two rows before position 0) and the offset is
+added when looking positions up. Decoder positions count real tokens (not indices as in transformers), so a
+left-padded decoder row gives the same logits as the row alone.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from ._config import ConfigError
-from .transformer import Transformer, TransformerConfig, parse_config
+from ._weights import module_keys
+from .transformer import Transformer, TransformerConfig
 
 __all__ = ["BART", "BART_WEIGHT_MAP", "BartConfig"]
 
@@ -28,80 +28,34 @@ class BartConfig(TransformerConfig):
     position_offset: int = 2  # fairseq's two extra rows before position 0
     layer_norm_eps: float = 1e-5  # nn.LayerNorm default used by BART
     tie_emb_src_tgt_weight: bool = True  # one shared token embedding
-    tie_word_embeddings: bool = True  # LM head tied to it
     final_logits_bias: bool = True  # HF's final_logits_bias row
     token_pad_ids: int = 1  # BART pads with 1
 
+    aliases: ClassVar[dict[str, str]] = {
+        "d_model": "hidden_size", "encoder_layers": "num_hidden_layers", "decoder_layers": "num_decoder_layers",
+        "activation_function": "hidden_act", "dropout": "dropout_rate", "init_std": "initializer_range",
+        "attention_dropout": "attention_probs_dropout_prob",
+    }
+    # activation_dropout (dropout inside the FFN) is a training detail not implemented here
+    checked: ClassVar[dict[str, tuple]] = {"normalize_before": (False,), "add_final_layer_norm": (False,)}
+
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, overrides: Mapping[str, Any] | None = None) -> BartConfig:
-        """From an HF BART ``config.json`` (or our field names); unknown keys raise."""
-        return parse_config(
-            cls, bart_hf_keys(data), bart_hf_keys(overrides or {}),
-            aliases={"d_model": "hidden_size", "encoder_layers": "num_hidden_layers",
-                     "decoder_layers": "num_decoder_layers", "activation_function": "hidden_act",
-                     "max_position_embeddings": "max_position", "dropout": "dropout_rate",
-                     "pad_token_id": "token_pad_ids", "hidden_dropout_prob": "dropout_rate",
-                     "attention_dropout": "attention_probs_dropout_prob"},
-            # activation_dropout (dropout inside the FFN) is a training detail not implemented here
-            ignored=frozenset({"init_std", "activation_dropout"}),
-            required_values={"normalize_before": False, "add_final_layer_norm": False},
-        )
-
-
-def bart_hf_keys(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Fold HF's per-stack head/FFN sizes into our single fields (they must agree: one size per model here)."""
-    config = dict(config)
-    for ours, enc, dec in (("num_attention_heads", "encoder_attention_heads", "decoder_attention_heads"),
-                           ("intermediate_size", "encoder_ffn_dim", "decoder_ffn_dim")):
-        values = {config.pop(k) for k in (enc, dec) if k in config}
-        if len(values) > 1:
-            raise ConfigError(f"BartConfig: {enc} and {dec} differ ({sorted(values)}); only equal sizes are supported")
-        if values:
-            config.setdefault(ours, values.pop())
-    return config
-
-
-class BART(Transformer):
-    """BART: ``model([[encoder_ids], [decoder_ids]]) -> [encoder_hidden, decoder_hidden, logits]`` with a cache."""
-
-    config_class: ClassVar[type] = BartConfig
-    prefix: ClassVar[str] = "model"
-    hf_model_type: ClassVar[str | None] = "bart"
-    hf_architecture: ClassVar[str | None] = "BartForConditionalGeneration"
-
-    def __init__(self, config: BartConfig | None = None, /, **options: Any) -> None:
-        super().__init__(config, **options)
-        self.weight_map = BART_WEIGHT_MAP
-
-    def to_hf_config(self) -> dict[str, Any]:
-        """``config.json`` for ``transformers.BartForConditionalGeneration``."""
-        c = self.config
-        if not (c.tie_emb_src_tgt_weight and c.position_offset == 2 and c.embedding_layer_norm and c.final_logits_bias):
-            raise ValueError("this model does not have BART's layout; it cannot be saved as an HF BART")
-        return {
-            "vocab_size": c.vocab_size, "d_model": c.hidden_size, "encoder_layers": c.num_hidden_layers,
-            "decoder_layers": c.decoder_layers, "encoder_attention_heads": c.num_attention_heads,
-            "decoder_attention_heads": c.num_attention_heads, "encoder_ffn_dim": c.intermediate_size,
-            "decoder_ffn_dim": c.intermediate_size, "activation_function": c.hidden_act,
-            "max_position_embeddings": c.max_position, "dropout": c.dropout_rate,
-            "attention_dropout": c.attention_probs_dropout_prob, "scale_embedding": c.scale_embedding,
-            "pad_token_id": c.token_pad_ids, "tie_word_embeddings": c.tie_word_embeddings,
-            "is_encoder_decoder": True, "decoder_start_token_id": 2, "bos_token_id": 0, "eos_token_id": 2,
-        }
-
-
-def _attention_keys(hf: str, ours: str) -> dict[str, str]:
-    """q/k/v/out projections of one HF attention block -> ours (weight and bias)."""
-    names = {"q_proj": "q", "k_proj": "k", "v_proj": "v", "out_proj": "o"}
-    return {f"{hf}.{h}.{p}": f"{ours}.{o}.{p}" for h, o in names.items() for p in ("weight", "bias")}
-
-
-def _weight_bias_keys(hf: str, ours: str) -> dict[str, str]:
-    return {f"{hf}.{p}": f"{ours}.{p}" for p in ("weight", "bias")}
+    def preprocess(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """Fold HF's per-stack head/FFN sizes into our single fields (they must agree: one size per model here)."""
+        for ours, enc, dec in (("num_attention_heads", "encoder_attention_heads", "decoder_attention_heads"),
+                               ("intermediate_size", "encoder_ffn_dim", "decoder_ffn_dim")):
+            values = {data.pop(k) for k in (enc, dec) if k in data}
+            if len(values) > 1:
+                raise ConfigError(f"BartConfig: {enc} and {dec} differ ({sorted(values)}); only equal sizes are "
+                                  "supported")
+            if values:
+                data.setdefault(ours, values.pop())
+        return data
 
 
 _ENC, _DEC = "model.encoder.layers.{}", "model.decoder.layers.{}"
 _ENC_OURS, _DEC_OURS = "encoder.encoderLayer.{}", "decoder.decoderLayer.{}"
+_ATTENTION = {"q_proj": "q", "k_proj": "k", "v_proj": "v", "out_proj": "o"}
 
 # HF BartForConditionalGeneration key -> our name.
 BART_WEIGHT_MAP: dict[str, str | None] = {
@@ -110,20 +64,43 @@ BART_WEIGHT_MAP: dict[str, str | None] = {
     "model.decoder.embed_tokens.weight": "decoder.embeddings.word_embeddings.weight",
     "model.encoder.embed_positions.weight": "encoder.embeddings.position_embeddings.weight",
     "model.decoder.embed_positions.weight": "decoder.embeddings.position_embeddings.weight",
-    **_weight_bias_keys("model.encoder.layernorm_embedding", "encoder.embeddings.layerNorm"),
-    **_weight_bias_keys("model.decoder.layernorm_embedding", "decoder.embeddings.layerNorm"),
-    **_attention_keys(f"{_ENC}.self_attn", f"{_ENC_OURS}.multiHeadAttention"),
-    **_weight_bias_keys(f"{_ENC}.self_attn_layer_norm", f"{_ENC_OURS}.layerNorm1"),
-    **_weight_bias_keys(f"{_ENC}.fc1", f"{_ENC_OURS}.feedForward.intermediateDense"),
-    **_weight_bias_keys(f"{_ENC}.fc2", f"{_ENC_OURS}.feedForward.outputDense"),
-    **_weight_bias_keys(f"{_ENC}.final_layer_norm", f"{_ENC_OURS}.layerNorm2"),
-    **_attention_keys(f"{_DEC}.self_attn", f"{_DEC_OURS}.multiHeadAttention"),
-    **_weight_bias_keys(f"{_DEC}.self_attn_layer_norm", f"{_DEC_OURS}.layerNorm1"),
-    **_attention_keys(f"{_DEC}.encoder_attn", f"{_DEC_OURS}.crossAttention"),
-    **_weight_bias_keys(f"{_DEC}.encoder_attn_layer_norm", f"{_DEC_OURS}.crossLayerNorm"),
-    **_weight_bias_keys(f"{_DEC}.fc1", f"{_DEC_OURS}.feedForward.intermediateDense"),
-    **_weight_bias_keys(f"{_DEC}.fc2", f"{_DEC_OURS}.feedForward.outputDense"),
-    **_weight_bias_keys(f"{_DEC}.final_layer_norm", f"{_DEC_OURS}.layerNorm2"),
+    **module_keys({
+        "model.encoder.layernorm_embedding": "encoder.embeddings.layerNorm",
+        "model.decoder.layernorm_embedding": "decoder.embeddings.layerNorm",
+        **{f"{_ENC}.self_attn.{h}": f"{_ENC_OURS}.multiHeadAttention.{o}" for h, o in _ATTENTION.items()},
+        f"{_ENC}.self_attn_layer_norm": f"{_ENC_OURS}.layerNorm1",
+        f"{_ENC}.fc1": f"{_ENC_OURS}.feedForward.intermediateDense",
+        f"{_ENC}.fc2": f"{_ENC_OURS}.feedForward.outputDense",
+        f"{_ENC}.final_layer_norm": f"{_ENC_OURS}.layerNorm2",
+        **{f"{_DEC}.self_attn.{h}": f"{_DEC_OURS}.multiHeadAttention.{o}" for h, o in _ATTENTION.items()},
+        f"{_DEC}.self_attn_layer_norm": f"{_DEC_OURS}.layerNorm1",
+        **{f"{_DEC}.encoder_attn.{h}": f"{_DEC_OURS}.crossAttention.{o}" for h, o in _ATTENTION.items()},
+        f"{_DEC}.encoder_attn_layer_norm": f"{_DEC_OURS}.crossLayerNorm",
+        f"{_DEC}.fc1": f"{_DEC_OURS}.feedForward.intermediateDense",
+        f"{_DEC}.fc2": f"{_DEC_OURS}.feedForward.outputDense",
+        f"{_DEC}.final_layer_norm": f"{_DEC_OURS}.layerNorm2",
+    }),
     "lm_head.weight": "decoder.lm_head.weight",
     "final_logits_bias": "decoder.final_logits_bias",
 }
+
+
+class BART(Transformer, config=BartConfig, prefix="model", weight_map=BART_WEIGHT_MAP, hf_model_type="bart",
+           hf_architecture="BartForConditionalGeneration"):
+    """BART: ``model([[encoder_ids], [decoder_ids]]) -> [encoder_hidden, decoder_hidden, logits]`` with a cache."""
+
+    def to_hf_config(self) -> dict[str, Any]:
+        """``config.json`` for ``transformers.BartForConditionalGeneration``."""
+        c = self.config
+        if not (c.tie_emb_src_tgt_weight and c.position_offset == 2 and c.embedding_layer_norm and c.final_logits_bias):
+            raise ValueError("this model does not have BART's layout; it cannot be saved as an HF BART")
+        return {
+            "vocab_size": c.vocab_size, "d_model": c.hidden_size, "encoder_layers": c.num_hidden_layers,
+            "decoder_layers": c.num_decoder_layers, "encoder_attention_heads": c.num_attention_heads,
+            "decoder_attention_heads": c.num_attention_heads, "encoder_ffn_dim": c.intermediate_size,
+            "decoder_ffn_dim": c.intermediate_size, "activation_function": c.hidden_act,
+            "max_position_embeddings": c.max_position, "dropout": c.dropout_rate,
+            "attention_dropout": c.attention_probs_dropout_prob, "scale_embedding": c.scale_embedding,
+            "pad_token_id": c.token_pad_ids, "tie_word_embeddings": c.tie_word_embeddings,
+            "is_encoder_decoder": True, "decoder_start_token_id": 2, "bos_token_id": 0, "eos_token_id": 2,
+        }

@@ -1,7 +1,7 @@
 """ELECTRA: a BERT encoder with a factorised embedding (``embeddings_project``) and the discriminator head.
 
-Checkpoint layout: HF ``ElectraForPreTraining`` (``electra.*``, ``discriminator_predictions.*``). The original
-forbids the pooler/MLM/NSP heads on ELECTRA; ``with_discriminator`` adds the replaced-token logits (True), or
+Checkpoint layout: HF ``ElectraForPreTraining`` (``electra.*``, ``discriminator_predictions.*``). ELECTRA has no
+pooler/MLM/NSP heads; ``with_discriminator`` adds the replaced-token logits (True), or
 their activation by name (``'sigmoid'``).
 """
 
@@ -20,14 +20,14 @@ from .bert import BERT, bert_weight_map
 __all__ = ["ELECTRA", "ELECTRA_WEIGHT_MAP", "ElectraConfig"]
 
 
-@dataclass(kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class ElectraConfig(EncoderConfig):
     """ELECTRA options."""
 
     with_discriminator: bool | str = False  # replaced-token-detection logits [btz, seq] (or their activation)
-    hf_ignored: ClassVar[frozenset[str]] = frozenset(
-        {"summary_type", "summary_use_proj", "summary_activation", "summary_last_dropout", "generator_size"}
-    )
+    ignored: ClassVar[frozenset[str]] = frozenset({"generator_size"})
+    absent_heads: ClassVar[tuple[tuple[str, ...], str]] = (("with_pool", "with_mlm", "with_nsp"),
+                                                            "use with_discriminator")
 
 
 ELECTRA_WEIGHT_MAP: dict[str, str | list[str] | None] = {
@@ -48,19 +48,9 @@ ELECTRA_WEIGHT_MAP: dict[str, str | list[str] | None] = {
 }
 
 
-class ELECTRA(BERT):
+class ELECTRA(BERT, config=ElectraConfig, prefix="electra", weight_map=ELECTRA_WEIGHT_MAP, hf_model_type="electra",
+              hf_architecture="ElectraForPreTraining"):
     """ELECTRA discriminator (``model='electra'``); outputs ``hidden`` or ``[hidden, logits]``."""
-
-    config_class: ClassVar[type[EncoderConfig]] = ElectraConfig
-    prefix: ClassVar[str] = "electra"
-    weight_map: ClassVar[dict] = ELECTRA_WEIGHT_MAP
-    hf_model_type: ClassVar[str | None] = "electra"
-    hf_architecture: ClassVar[str | None] = "ElectraForPreTraining"
-
-    def __init__(self, config: EncoderConfig | None = None, /, **options: Any) -> None:
-        super().__init__(config, **options)
-        if self.with_pool or self.with_mlm or self.with_nsp:
-            raise ValueError("ELECTRA has no pooler/MLM/NSP heads (as in the original); use with_discriminator")
 
     def build_heads(self) -> None:
         if self.with_discriminator:
@@ -80,6 +70,4 @@ class ELECTRA(BERT):
         return [hidden, logits]
 
     def to_hf_config(self) -> dict[str, Any]:
-        config = super().to_hf_config()
-        config["embedding_size"] = self.embedding_size
-        return config
+        return {**super().to_hf_config(), "embedding_size": self.embedding_size}

@@ -7,11 +7,9 @@ Checkpoint layout: HF ``ErnieForPreTraining`` (``ernie.*``, ``cls.*``). With ``u
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
-
-from bert4torch.layers._transformer import uninitialized_embedding
 
 from ._config import EncoderConfig
 from .bert import BERT, bert_weight_map
@@ -19,7 +17,7 @@ from .bert import BERT, bert_weight_map
 __all__ = ["ERNIE", "ERNIE_WEIGHT_MAP", "ErnieConfig"]
 
 
-@dataclass(kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class ErnieConfig(EncoderConfig):
     """ERNIE options."""
 
@@ -33,38 +31,23 @@ ERNIE_WEIGHT_MAP: dict[str, str | list[str] | None] = {
 }
 
 
-class ERNIE(BERT):
+class ERNIE(BERT, config=ErnieConfig, prefix="ernie", weight_map=ERNIE_WEIGHT_MAP, hf_model_type="ernie",
+            hf_architecture="ErnieForPreTraining"):
     """ERNIE (``model='ernie'``). Inputs: ``[token_ids, segment_ids(, task_ids)]``."""
 
-    config_class: ClassVar[type[EncoderConfig]] = ErnieConfig
-    prefix: ClassVar[str] = "ernie"
-    weight_map: ClassVar[dict] = ERNIE_WEIGHT_MAP
-    hf_model_type: ClassVar[str | None] = "ernie"
-    hf_architecture: ClassVar[str | None] = "ErnieForPreTraining"
-
-    def __init__(self, config: EncoderConfig | None = None, /, **options: Any) -> None:
-        super().__init__(config, **options)
-        if self.use_task_id:
-            self.embeddings.task_type_embeddings = uninitialized_embedding(self.task_type_vocab_size, self.embedding_size)
-            self.init_model_weights(self.embeddings.task_type_embeddings)
+    def embeddings_kwargs(self) -> dict[str, Any]:
+        return {**super().embeddings_kwargs(), "task_type_vocab_size": self.task_type_vocab_size * self.use_task_id}
 
     def _split_inputs(self, inputs: Any) -> dict[str, Any]:
-        if isinstance(inputs, torch.Tensor):
-            inputs = [inputs]
-        inputs = list(inputs)
-        task_ids = None
-        if self.use_task_id and len(inputs) > 1 + (self.segment_vocab_size > 0):
-            task_ids = inputs.pop(1 + (self.segment_vocab_size > 0))
-        parts = super()._split_inputs(inputs)
-        if self.use_task_id:
-            token_ids = parts["token_ids"]
-            if task_ids is None:
-                task_ids = torch.zeros(token_ids.shape[:2], dtype=torch.long, device=token_ids.device)
-            extra = self.embeddings.task_type_embeddings(task_ids)
-            parts["additional_embs"] = [*(parts["additional_embs"] or []), extra]
-        return parts
+        inputs = [inputs] if isinstance(inputs, torch.Tensor) else list(inputs)
+        at = 1 + (self.segment_vocab_size > 0)  # the task ids follow the segment ids
+        task_ids = inputs.pop(at) if self.use_task_id and len(inputs) > at else None
+        return {**super()._split_inputs(inputs), "task_ids": task_ids}
+
+    def embed(self, parts: dict[str, Any], conditional_emb: torch.Tensor | None) -> torch.Tensor:
+        return self.embeddings(parts["token_ids"], parts["segment_ids"], parts["position_ids"], conditional_emb,
+                               parts["additional_embs"], task_ids=parts["task_ids"])
 
     def to_hf_config(self) -> dict[str, Any]:
-        config = super().to_hf_config()
-        config.update(use_task_id=self.use_task_id, task_type_vocab_size=self.task_type_vocab_size)
-        return config
+        return {**super().to_hf_config(), "use_task_id": self.use_task_id,
+                "task_type_vocab_size": self.task_type_vocab_size}

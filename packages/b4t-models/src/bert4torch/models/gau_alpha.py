@@ -8,12 +8,11 @@ here is empty and keys equal to our parameter names load. No ``transformers`` cl
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
 import torch
 from torch import nn
 
-from bert4torch.layers import GatedAttentionUnit, LayerNorm
+from bert4torch.layers import GatedAttentionUnit, LayerNorm, RotaryAngles
 
 from ._config import EncoderConfig
 from .roformer import RoFormerV2
@@ -21,7 +20,7 @@ from .roformer import RoFormerV2
 __all__ = ["GAU_alpha", "GauAlphaConfig"]
 
 
-@dataclass(kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class GauAlphaConfig(EncoderConfig):
     """GAU-alpha options."""
 
@@ -45,16 +44,14 @@ class GauLayer(nn.Module):
                                     bias=False, norm_mode="rmsnorm")
 
     def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                conditional_emb: torch.Tensor | None = None, *, position_ids: torch.Tensor | None = None) -> torch.Tensor:
-        out = self.gau(hidden_states, attention_mask, position_ids=position_ids)
-        return self.layerNorm1((hidden_states + self.dropout1(out), conditional_emb))
+                conditional_emb: torch.Tensor | None = None, *, rotary: RotaryAngles | None = None) -> torch.Tensor:
+        out = self.gau(hidden_states, attention_mask, rotary=rotary)
+        out = hidden_states + self.dropout1(out)
+        return self.layerNorm1(out if conditional_emb is None else (out, conditional_emb))
 
 
-class GAU_alpha(RoFormerV2):  # noqa: N801 - the original's public name
+class GAU_alpha(RoFormerV2, config=GauAlphaConfig, weight_map={}):  # noqa: N801 - the original's public name
     """GAU-alpha (``model='gau_alpha'``): outputs ``hidden`` or ``[hidden, mlm_scores]``."""
-
-    config_class: ClassVar[type[EncoderConfig]] = GauAlphaConfig
-    weight_map: ClassVar[dict] = {}
 
     def build_layer(self, index: int) -> nn.Module:
         return GauLayer(self.hidden_size, self.attention_key_size, self.intermediate_size, self.attention_probs_dropout_prob,

@@ -16,159 +16,78 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from ._cache import CachedAttention, KVCache
-from .transformer import (
-    DecoderBase,
-    activation,
-    config_to_dict,
-    decoder_inputs,
-    decoder_outputs,
-    output_activation,
-    parse_config,
-    run_decoder_layers,
-    unpack_inputs,
-)
+from bert4torch.layers import PRE_NORM, LayerNorm
+
+from ._config import DecoderConfig
+from ._decoder import CausalLM, decoder_embeddings, decoder_layers
+from ._weights import module_keys
 
 __all__ = ["GPT2", "GPT2Config", "GPT2_WEIGHT_MAP", "gpt2_merge_c_attn", "gpt2_split_c_attn"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class GPT2Config:
+class GPT2Config(DecoderConfig):
     """GPT-2 hyper-parameters (field names are the original bert4torch ones; HF names are aliases)."""
 
-    vocab_size: int  # rows of the token embedding and of the LM head
-    hidden_size: int  # model width (HF n_embd)
-    num_hidden_layers: int  # decoder layers (HF n_layer)
-    num_attention_heads: int  # heads per layer (HF n_head)
-    intermediate_size: int | None = None  # FFN width; None = 4 * hidden_size (HF n_inner)
-    hidden_act: str = "gelu_new"  # FFN activation; GPT-2 uses the tanh approximation
+    hidden_act: str = "gelu_new"  # GPT-2 uses the tanh approximation
     max_position: int = 1024  # rows of the position embedding (HF n_positions)
-    layer_norm_eps: float = 1e-5  # LayerNorm epsilon
-    dropout_rate: float = 0.0  # residual and embedding dropout (training only)
-    attention_probs_dropout_prob: float = 0.0  # dropout on attention probabilities (training only)
-    tie_word_embeddings: bool = True  # LM head shares the token embedding
-    token_pad_ids: int | None = None  # id whose positions are masked out; None: GPT-2 has no padding id
-    final_activation: str = "linear"  # 'linear' returns logits, 'softmax' probabilities (an explicit option)
-    ignore_invalid_weights: bool = False  # downgrade strict loading errors to a warning
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, overrides: Mapping[str, Any] | None = None) -> GPT2Config:
-        """From an HF ``config.json`` dict or the original bert4torch config; ``overrides`` (keyword options) win."""
-        return parse_config(
-            cls,
-            data,
-            overrides,
-            aliases={
-                "n_embd": "hidden_size", "n_layer": "num_hidden_layers", "n_head": "num_attention_heads",
-                "n_inner": "intermediate_size", "activation_function": "hidden_act", "n_positions": "max_position",
-                "max_position_embeddings": "max_position", "layer_norm_epsilon": "layer_norm_eps",
-                "resid_pdrop": "dropout_rate", "attn_pdrop": "attention_probs_dropout_prob",
-                "hidden_dropout_prob": "dropout_rate", "pad_token_id": "token_pad_ids",
-            },
-            # embd_pdrop is folded into dropout_rate (GPT-2 checkpoints set both equal)
-            ignored=frozenset({"embd_pdrop"}),
-            # segment_vocab_size=0 is what the original's GPT-2 examples pass; GPT-2 has no segment embedding
-            required_values={"scale_attn_weights": True, "scale_attn_by_inverse_layer_idx": False,
-                             "reorder_and_upcast_attn": False, "segment_vocab_size": 0},
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """Field values (the keyword options ``build_transformer_model`` passes to the model)."""
-        return config_to_dict(self)
-
-    @property
-    def ffn_size(self) -> int:
-        """The FFN width after applying the default."""
-        return self.intermediate_size or 4 * self.hidden_size
+    aliases: ClassVar[dict[str, str]] = {
+        "n_embd": "hidden_size", "n_layer": "num_hidden_layers", "n_head": "num_attention_heads",
+        "n_inner": "intermediate_size", "activation_function": "hidden_act", "n_positions": "max_position",
+        "resid_pdrop": "dropout_rate", "attn_pdrop": "attention_probs_dropout_prob",
+    }
+    ignored: ClassVar[frozenset[str]] = frozenset({"embd_pdrop"})  # GPT-2 checkpoints set it equal to resid_pdrop
+    # segment_vocab_size=0 is what the original's GPT-2 examples pass; GPT-2 has no segment embedding
+    checked: ClassVar[dict[str, tuple]] = {"scale_attn_weights": (True,), "scale_attn_by_inverse_layer_idx": (False,),
+                                           "reorder_and_upcast_attn": (False,), "segment_vocab_size": (0,)}
 
 
-class GPT2FeedForward(nn.Module):
-    """Position-wise FFN with the original's names (``intermediateDense``, ``outputDense``)."""
-
-    def __init__(self, hidden_size: int, intermediate_size: int, act: str) -> None:
-        super().__init__()
-        self.intermediateDense = nn.Linear(hidden_size, intermediate_size)
-        self.outputDense = nn.Linear(intermediate_size, hidden_size)
-        self.act = activation(act)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """``outputDense(act(intermediateDense(x)))``."""
-        return self.outputDense(self.act(self.intermediateDense(x)))
-
-
-class GPT2Layer(nn.Module):
-    """Pre-LN block: ``x + attn(ln1(x))``, then ``x + ffn(ln2(x))``."""
-
-    def __init__(self, config: GPT2Config) -> None:
-        super().__init__()
-        h = config.hidden_size
-        heads = config.num_attention_heads
-        self.layerNorm1 = nn.LayerNorm(h, eps=config.layer_norm_eps)
-        self.multiHeadAttention = CachedAttention(h, heads, h // heads, dropout=config.attention_probs_dropout_prob)
-        self.layerNorm2 = nn.LayerNorm(h, eps=config.layer_norm_eps)
-        self.feedForward = GPT2FeedForward(h, config.ffn_size, config.hidden_act)
-        self.dropout = nn.Dropout(config.dropout_rate)
-
-    def forward(
-        self, x: Tensor, bias: Tensor | None, is_causal: bool, past: tuple[Tensor, Tensor] | None
-    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-        """One block; returns the output and this layer's new ``(key, value)``."""
-        attn, kv = self.multiHeadAttention(self.layerNorm1(x), bias=bias, is_causal=is_causal, past=past)
-        x = x + self.dropout(attn)
-        x = x + self.dropout(self.feedForward(self.layerNorm2(x)))
-        return x, kv
+# HF GPT2LMHeadModel checkpoint key (after gpt2_split_c_attn) -> our parameter name.
+GPT2_WEIGHT_MAP: dict[str, str | None] = {
+    "transformer.wte.weight": "embeddings.word_embeddings.weight",
+    "transformer.wpe.weight": "embeddings.position_embeddings.weight",
+    **module_keys({f"transformer.h.{{}}.{theirs}": f"encoderLayer.{{}}.{ours}" for theirs, ours in {
+        "ln_1": "layerNorm1", "attn.q": "multiHeadAttention.q", "attn.k": "multiHeadAttention.k",
+        "attn.v": "multiHeadAttention.v", "attn.c_proj": "multiHeadAttention.o", "ln_2": "layerNorm2",
+        "mlp.c_fc": "feedForward.intermediateDense", "mlp.c_proj": "feedForward.outputDense"}.items()}),
+    **module_keys({"transformer.ln_f": "LayerNormFinal"}),
+    "lm_head.weight": "dense.weight",
+    # old checkpoints carry the causal-mask buffers; they are not weights
+    "transformer.h.{}.attn.bias": None,
+    "transformer.h.{}.attn.masked_bias": None,
+}
 
 
-class GPT2Embeddings(nn.Module):
-    """Token plus absolute position embeddings (no LayerNorm: GPT-2 normalises inside each block)."""
+class OpenAICheckpoint:
+    """Mixin of the families whose checkpoints keep OpenAI's layout (GPT, GPT-2): ``Conv1D`` weights stored
+    ``[in, out]`` and q/k/v fused in ``c_attn``; the surgery runs before the map when loading, after it when saving."""
 
-    def __init__(self, config: GPT2Config) -> None:
-        super().__init__()
-        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size)
-        self.position_embeddings = nn.Embedding(config.max_position, config.hidden_size)
-        self.dropout = nn.Dropout(config.dropout_rate)
+    def convert_checkpoint_tensors(self, items: Iterable[tuple[str, Tensor]]) -> Iterator[tuple[str, Tensor]]:
+        return gpt2_split_c_attn(items)
 
-    def forward(self, token_ids: Tensor, position_ids: Tensor) -> Tensor:
-        """Sum of the two lookups."""
-        return self.dropout(self.word_embeddings(token_ids) + self.position_embeddings(position_ids))
+    def restore_checkpoint_tensors(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
+        return gpt2_merge_c_attn(state)
 
 
-class GPT2(DecoderBase):
-    """GPT-2 language model returning logits over the vocabulary (``model='gpt2'``).
+class GPT2(OpenAICheckpoint, CausalLM, config=GPT2Config, prefix="transformer", weight_map=GPT2_WEIGHT_MAP,
+           hf_model_type="gpt2", hf_architecture="GPT2LMHeadModel"):
+    """GPT-2 language model returning logits over the vocabulary (``model='gpt2'``): pre-LN layers, a final
+    LayerNorm, learned positions, the head tied to the token embedding.
 
     Args:
         config: A :class:`GPT2Config`, or None to build one from ``options``.
         **options: Config fields or their HF aliases (validated: an unknown name raises).
     """
 
-    config_class: ClassVar[type] = GPT2Config
-    prefix: ClassVar[str] = "transformer"
-    hf_model_type: ClassVar[str | None] = "gpt2"
-    hf_architecture: ClassVar[str | None] = "GPT2LMHeadModel"
+    layers_name, final_name, head_name = "encoderLayer", "LayerNormFinal", "dense"
 
-    def __init__(self, config: GPT2Config | None = None, /, **options: Any) -> None:
-        super().__init__(config, **options)
-        config = self.config
-        self.final_activation = config.final_activation
-        self.weight_map = GPT2_WEIGHT_MAP
-        self.embeddings = GPT2Embeddings(config)
-        self.encoderLayer = nn.ModuleList(GPT2Layer(config) for _ in range(config.num_hidden_layers))
-        self.LayerNormFinal = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.dense = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
-        if config.tie_word_embeddings:
-            self.dense.weight = self.embeddings.word_embeddings.weight
-
-    def tied_weights(self) -> dict[str, str]:
-        """Parameter names that share storage with another one: ``{alias: owner}``."""
-        return {"dense.weight": "embeddings.word_embeddings.weight"} if self.config.tie_word_embeddings else {}
-
-    def convert_checkpoint_tensors(self, items: Iterable[tuple[str, Tensor]]) -> Iterator[tuple[str, Tensor]]:
-        """Loader hook: HF Conv1D/fused-qkv layout -> the keys of :data:`GPT2_WEIGHT_MAP`."""
-        return gpt2_split_c_attn(items)
-
-    def restore_checkpoint_tensors(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
-        """Saving hook: back to HF's fused ``c_attn`` and Conv1D layout."""
-        return gpt2_merge_c_attn(state)
+    def build(self) -> None:
+        c = self.config
+        self.embeddings = decoder_embeddings(c)
+        self.encoderLayer = decoder_layers(c, PRE_NORM)
+        self.LayerNormFinal = LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+        self.dense = nn.Linear(c.hidden_size, c.vocab_size, bias=False)
 
     def to_hf_config(self) -> dict[str, Any]:
         """``config.json`` for ``transformers.GPT2LMHeadModel``."""
@@ -179,66 +98,8 @@ class GPT2(DecoderBase):
             "n_positions": c.max_position, "layer_norm_epsilon": c.layer_norm_eps, "resid_pdrop": c.dropout_rate,
             "embd_pdrop": c.dropout_rate, "attn_pdrop": c.attention_probs_dropout_prob,
             "tie_word_embeddings": c.tie_word_embeddings, "pad_token_id": c.token_pad_ids,
+            "initializer_range": c.initializer_range,
         }
-
-    def forward(
-        self,
-        *inputs: Any,
-        attention_mask: Tensor | None = None,
-        past_key_values: KVCache | None = None,
-        use_cache: bool = False,
-    ) -> Tensor | tuple[Tensor, KVCache]:
-        """Logits for ``[token_ids]``.
-
-        Args:
-            inputs: ``[token_ids]``, ``[batch, len]``; the list, or its items unpacked (``model(token_ids)``).
-            attention_mask: Optional ``[batch, len]`` 1/0 mask of real tokens for this call (left padding);
-                by default padding is ``token_pad_ids`` (None for GPT-2: no padding).
-            past_key_values: Cache from a previous call (layout in ``_cache.py``).
-            use_cache: Also return the new cache.
-
-        Returns:
-            Logits ``[batch, len, vocab]`` (or probabilities), and the new cache when ``use_cache``.
-        """
-        (token_ids,) = unpack_inputs(inputs, ("token_ids",))
-        dtype = self.embeddings.word_embeddings.weight.dtype
-        step = decoder_inputs(
-            token_ids, pad_id=self.config.token_pad_ids, attention_mask=attention_mask, past=past_key_values,
-            dtype=dtype,
-        )
-        x = self.embeddings(token_ids, step.position_ids)
-        x, new_kv = run_decoder_layers(self.encoderLayer, x, past_key_values, step.bias, step.is_causal)
-        logits = output_activation(self.dense(self.LayerNormFinal(x)), self.final_activation)
-        return decoder_outputs(logits, new_kv, step, use_cache)
-
-
-# HF GPT2LMHeadModel checkpoint key (after gpt2_split_c_attn) -> our parameter name.
-GPT2_WEIGHT_MAP: dict[str, str | None] = {
-    "transformer.wte.weight": "embeddings.word_embeddings.weight",
-    "transformer.wpe.weight": "embeddings.position_embeddings.weight",
-    "transformer.h.{}.ln_1.weight": "encoderLayer.{}.layerNorm1.weight",
-    "transformer.h.{}.ln_1.bias": "encoderLayer.{}.layerNorm1.bias",
-    "transformer.h.{}.attn.q.weight": "encoderLayer.{}.multiHeadAttention.q.weight",
-    "transformer.h.{}.attn.q.bias": "encoderLayer.{}.multiHeadAttention.q.bias",
-    "transformer.h.{}.attn.k.weight": "encoderLayer.{}.multiHeadAttention.k.weight",
-    "transformer.h.{}.attn.k.bias": "encoderLayer.{}.multiHeadAttention.k.bias",
-    "transformer.h.{}.attn.v.weight": "encoderLayer.{}.multiHeadAttention.v.weight",
-    "transformer.h.{}.attn.v.bias": "encoderLayer.{}.multiHeadAttention.v.bias",
-    "transformer.h.{}.attn.c_proj.weight": "encoderLayer.{}.multiHeadAttention.o.weight",
-    "transformer.h.{}.attn.c_proj.bias": "encoderLayer.{}.multiHeadAttention.o.bias",
-    "transformer.h.{}.ln_2.weight": "encoderLayer.{}.layerNorm2.weight",
-    "transformer.h.{}.ln_2.bias": "encoderLayer.{}.layerNorm2.bias",
-    "transformer.h.{}.mlp.c_fc.weight": "encoderLayer.{}.feedForward.intermediateDense.weight",
-    "transformer.h.{}.mlp.c_fc.bias": "encoderLayer.{}.feedForward.intermediateDense.bias",
-    "transformer.h.{}.mlp.c_proj.weight": "encoderLayer.{}.feedForward.outputDense.weight",
-    "transformer.h.{}.mlp.c_proj.bias": "encoderLayer.{}.feedForward.outputDense.bias",
-    "transformer.ln_f.weight": "LayerNormFinal.weight",
-    "transformer.ln_f.bias": "LayerNormFinal.bias",
-    "lm_head.weight": "dense.weight",
-    # old checkpoints carry the causal-mask buffers; they are not weights
-    "transformer.h.{}.attn.bias": None,
-    "transformer.h.{}.attn.masked_bias": None,
-}
 
 # Conv1D weights are stored [in, out]; nn.Linear wants [out, in].
 _CONV1D_SUFFIXES = ("attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")

@@ -12,32 +12,19 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-import torch
 from torch import Tensor, nn
 
+from bert4torch.layers import BertEmbeddings, RMSNorm, RoPEPositionEncoding
 
-from bert4torch.layers import FUSE_MAX_ROWS, fused_linear
+from ._config import ConfigError, ModelConfig
+from ._decoder import CausalLM, DecoderStep, decoder_layer
+from ._weights import module_keys
 
-from ._cache import CachedAttention, KVCache
-from ._config import ConfigError
-from .transformer import (
-    DecoderBase,
-    RMSNorm,
-    activation,
-    config_to_dict,
-    decoder_inputs,
-    decoder_outputs,
-    output_activation,
-    parse_config,
-    run_decoder_layers,
-    unpack_inputs,
-)
-
-__all__ = ["LLAMA_WEIGHT_MAP", "Llama", "LlamaConfig", "RotaryEmbedding", "apply_rotary", "normalize_rope_config"]
+__all__ = ["LLAMA_WEIGHT_MAP", "Llama", "LlamaConfig", "normalize_rope_config"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class LlamaConfig:
+class LlamaConfig(ModelConfig):
     """LLaMA hyper-parameters (HF ``LlamaConfig`` names; original bert4torch spellings are aliases)."""
 
     vocab_size: int  # rows of the token embedding and of the LM head
@@ -57,45 +44,28 @@ class LlamaConfig:
     tie_word_embeddings: bool = False  # LM head shares the token embedding
     token_pad_ids: int | None = None  # id masked out as padding; None = only an explicit attention_mask pads
     dropout_rate: float = 0.0  # residual dropout (training only; LLaMA checkpoints use none)
-    final_activation: str = "linear"  # 'linear' returns logits, 'softmax' probabilities
-    ignore_invalid_weights: bool = False  # downgrade strict loading errors to a warning
+    final_activation: str = "linear"  # 'linear' returns logits, an activation name ('softmax') applies it
+
+    aliases: ClassVar[dict[str, str]] = {
+        "pad_token_id": "token_pad_ids", "layer_norm_eps": "rms_norm_eps", "max_position": "max_position_embeddings",
+        "hidden_dropout_prob": "dropout_rate",
+    }
+    checked: ClassVar[dict[str, tuple]] = {"pretraining_tp": (1,), "segment_vocab_size": (0,)}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, overrides: Mapping[str, Any] | None = None) -> LlamaConfig:
-        """From an HF ``config.json`` dict (or the original style); unknown keys raise, RoPE variants too."""
-        data = split_attention_bias(normalize_rope_config(data))
-        return parse_config(
-            cls,
-            data,
-            split_attention_bias(normalize_rope_config(overrides or {})),
-            aliases={"pad_token_id": "token_pad_ids", "layer_norm_eps": "rms_norm_eps",
-                     "max_position": "max_position_embeddings", "hidden_dropout_prob": "dropout_rate"},
-            required_values={"pretraining_tp": 1, "segment_vocab_size": 0},
-        )
+    def preprocess(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """RoPE settings folded into ``rope_theta``; HF's one ``attention_bias`` switch spelt as our two fields."""
+        data = normalize_rope_config(data)
+        if "attention_bias" in data:
+            bias = data.pop("attention_bias")
+            data.setdefault("qkv_bias", bias)
+            data.setdefault("o_bias", bias)
+        return data
 
-    def to_dict(self) -> dict[str, Any]:
-        """Field values (the keyword options ``build_transformer_model`` passes to the model)."""
-        return config_to_dict(self)
-
-    @property
-    def kv_heads(self) -> int:
-        """Key/value heads after applying the default."""
-        return self.num_key_value_heads or self.num_attention_heads
-
-    @property
-    def head_size(self) -> int:
-        """Width of one head after applying the default."""
-        return self.head_dim or self.hidden_size // self.num_attention_heads
-
-
-def split_attention_bias(config: Mapping[str, Any]) -> dict[str, Any]:
-    """HF LLaMA's one ``attention_bias`` switch covers q, k, v and o: spell it as our two fields."""
-    config = dict(config)
-    if "attention_bias" in config:
-        bias = config.pop("attention_bias")
-        config.setdefault("qkv_bias", bias)
-        config.setdefault("o_bias", bias)
-    return config
+    def __post_init__(self) -> None:
+        self._set("num_key_value_heads", self.num_key_value_heads or self.num_attention_heads)
+        self._set("head_dim", self.head_dim or self.hidden_size // self.num_attention_heads)
+        self._check_activation("hidden_act", "final_activation")
 
 
 def normalize_rope_config(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -125,199 +95,67 @@ def normalize_rope_config(config: Mapping[str, Any]) -> dict[str, Any]:
     return config
 
 
-def rotate_half(x: Tensor) -> Tensor:
-    """``[-x2, x1]`` for the two halves of the last axis (the HF/LLaMA RoPE convention, not interleaved pairs)."""
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat((-x2, x1), dim=-1)
+# HF LlamaForCausalLM checkpoint key -> our parameter name.
+LLAMA_WEIGHT_MAP: dict[str, str | None] = {
+    "model.embed_tokens.weight": "embeddings.word_embeddings.weight",
+    **module_keys({f"model.layers.{{}}.{theirs}": f"decoderLayer.{{}}.{ours}" for theirs, ours in {
+        "self_attn.q_proj": "multiHeadAttention.q", "self_attn.k_proj": "multiHeadAttention.k",
+        "self_attn.v_proj": "multiHeadAttention.v", "self_attn.o_proj": "multiHeadAttention.o",
+        "mlp.gate_proj": "feedForward.intermediateDense", "mlp.up_proj": "feedForward.intermediateDense2",
+        "mlp.down_proj": "feedForward.outputDense"}.items()}),
+    **module_keys({"model.layers.{}.input_layernorm": "decoderLayer.{}.attnLayerNorm",
+                   "model.layers.{}.post_attention_layernorm": "decoderLayer.{}.ffnLayerNorm",
+                   "model.norm": "LayerNormFinal", "lm_head": "lm_head"}, ("weight",)),
+    # v4 checkpoints stored the RoPE frequencies; they are recomputed
+    "model.layers.{}.self_attn.rotary_emb.inv_freq": None,
+}
 
 
-def apply_rotary(q: Tensor, k: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor]:
-    """Rotate ``q`` and ``k`` (``[batch, heads, len, dim]``) by the angles in ``cos``/``sin`` (``[batch, len, dim]``)."""
-    cos = cos.unsqueeze(1)
-    sin = sin.unsqueeze(1)
-    return q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
-
-
-class RotaryEmbedding(nn.Module):
-    """RoPE angles for arbitrary position ids (so left-padded rows and cached steps get their own positions).
-
-    The inverse frequencies are recomputed per device rather than stored as a buffer: they are not weights, and a
-    model built on the meta device needs nothing re-materialised.
-
-    Args:
-        head_dim: Width of one head (even).
-        theta: RoPE base.
-    """
-
-    def __init__(self, head_dim: int, theta: float) -> None:
-        super().__init__()
-        self.head_dim = head_dim
-        self.theta = theta
-        self._inv_freq: dict[torch.device, Tensor] = {}
-
-    def inv_freq(self, device: torch.device) -> Tensor:
-        """``1 / theta ** (2i / head_dim)`` in float32, on ``device``."""
-        if device not in self._inv_freq:
-            exponent = torch.arange(0, self.head_dim, 2, dtype=torch.int64).to(torch.float32) / self.head_dim
-            self._inv_freq[device] = (1.0 / (self.theta**exponent)).to(device)
-        return self._inv_freq[device]
-
-    def forward(self, position_ids: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
-        """``(cos, sin)``, each ``[batch, len, head_dim]`` in ``dtype``, computed in float32."""
-        freqs = position_ids[..., None].float() * self.inv_freq(position_ids.device)
-        emb = torch.cat((freqs, freqs), dim=-1)
-        return emb.cos().to(dtype), emb.sin().to(dtype)
-
-
-class LlamaFeedForward(nn.Module):
-    """SwiGLU: ``outputDense(act(intermediateDense(x)) * intermediateDense2(x))``."""
-
-    def __init__(self, hidden_size: int, intermediate_size: int, act: str, bias: bool) -> None:
-        super().__init__()
-        self.intermediateDense = nn.Linear(hidden_size, intermediate_size, bias=bias)
-        self.intermediateDense2 = nn.Linear(hidden_size, intermediate_size, bias=bias)
-        self.outputDense = nn.Linear(intermediate_size, hidden_size, bias=bias)
-        self.act = activation(act)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """The gated FFN."""
-        if not torch.is_grad_enabled() and x.shape[0] * x.shape[1] <= FUSE_MAX_ROWS:
-            # decoding steps: gate and up projections in one GEMM (see FUSE_MAX_ROWS)
-            gate, up = fused_linear(x, (self.intermediateDense, self.intermediateDense2)).chunk(2, dim=-1)
-            return self.outputDense(self.act(gate) * up)
-        return self.outputDense(self.act(self.intermediateDense(x)) * self.intermediateDense2(x))
-
-
-class LlamaLayer(nn.Module):
-    """Pre-RMSNorm block with rotary self-attention and SwiGLU."""
-
-    def __init__(self, config: LlamaConfig) -> None:
-        super().__init__()
-        h = config.hidden_size
-        self.attnLayerNorm = RMSNorm(h, config.rms_norm_eps)
-        self.multiHeadAttention = CachedAttention(
-            h, config.num_attention_heads, config.head_size, num_kv_heads=config.kv_heads,
-            qkv_bias=config.qkv_bias, o_bias=config.o_bias,
-        )
-        self.ffnLayerNorm = RMSNorm(h, config.rms_norm_eps)
-        self.feedForward = LlamaFeedForward(h, config.intermediate_size, config.hidden_act, config.mlp_bias)
-        self.dropout = nn.Dropout(config.dropout_rate)
-
-    def forward(
-        self, x: Tensor, bias: Tensor | None, is_causal: bool, cos: Tensor, sin: Tensor,
-        past: tuple[Tensor, Tensor] | None,
-    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-        """One block; returns the output and this layer's new ``(key, value)``."""
-
-        def rope(q: Tensor, k: Tensor) -> tuple[Tensor, Tensor]:
-            return apply_rotary(q, k, cos, sin)
-
-        attn, kv = self.multiHeadAttention(self.attnLayerNorm(x), bias=bias, is_causal=is_causal, past=past, rope=rope)
-        x = x + self.dropout(attn)
-        x = x + self.dropout(self.feedForward(self.ffnLayerNorm(x)))
-        return x, kv
-
-
-class _WordEmbeddings(nn.Module):
-    """Holds ``word_embeddings`` under ``embeddings.`` (the original's naming)."""
-
-    def __init__(self, vocab_size: int, hidden_size: int) -> None:
-        super().__init__()
-        self.word_embeddings = nn.Embedding(vocab_size, hidden_size)
-
-    def forward(self, token_ids: Tensor) -> Tensor:
-        """Token lookup."""
-        return self.word_embeddings(token_ids)
-
-
-class Llama(DecoderBase):
-    """LLaMA-style causal language model returning logits (``model='llama'``; Qwen2 subclasses it).
+class Llama(CausalLM, config=LlamaConfig, prefix="model", weight_map=LLAMA_WEIGHT_MAP, hf_model_type="llama",
+            hf_architecture="LlamaForCausalLM"):
+    """LLaMA-style causal language model returning logits (``model='llama'``; Qwen2 is a preset of it): pre-RMSNorm
+    layers with rotary self-attention (the halves convention), grouped-query attention and SwiGLU.
 
     Args:
         config: A :class:`LlamaConfig` (``Qwen2Config`` for Qwen2), or None to build one from ``options``.
         **options: Config fields or their HF aliases (validated: an unknown name raises).
     """
 
-    config_class: ClassVar[type] = LlamaConfig
-    prefix: ClassVar[str] = "model"
-    hf_model_type: ClassVar[str | None] = "llama"
-    hf_architecture: ClassVar[str | None] = "LlamaForCausalLM"
+    final_name: ClassVar[str | None] = "LayerNormFinal"
 
-    def __init__(self, config: Any = None, /, **options: Any) -> None:
-        super().__init__(config, **options)
-        config = self.config
-        self.final_activation = config.final_activation
-        self.weight_map = LLAMA_WEIGHT_MAP
-        self.embeddings = _WordEmbeddings(config.vocab_size, config.hidden_size)
-        self.rotary = RotaryEmbedding(config.head_size, config.rope_theta)
-        self.decoderLayer = nn.ModuleList(LlamaLayer(config) for _ in range(config.num_hidden_layers))
-        self.LayerNormFinal = RMSNorm(config.hidden_size, config.rms_norm_eps)
-        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
-        if config.tie_word_embeddings:
-            self.lm_head.weight = self.embeddings.word_embeddings.weight
+    def build(self) -> None:
+        c = self.config
+        self.embeddings = BertEmbeddings(c.vocab_size, c.hidden_size, c.hidden_size, 0, 0, False, 0.0,
+                                         position_type=None, layer_norm=False)
+        self.rotary = RoPEPositionEncoding(c.max_position_embeddings, c.head_dim, theta=c.rope_theta, interleaved=False)
+        # checkpoint names: attnLayerNorm / ffnLayerNorm, and the SwiGLU up projection is intermediateDense2
+        self.decoderLayer = nn.ModuleList(
+            decoder_layer(c.hidden_size, c.num_attention_heads, c.intermediate_size, c.hidden_act,
+                          norms=("attnLayerNorm", None, "ffnLayerNorm", None), eps=c.rms_norm_eps, rms=True,
+                          dropout=c.dropout_rate, head_size=c.head_dim, bias=c.qkv_bias, o_bias=c.o_bias,
+                          mlp_bias=c.mlp_bias, gated="intermediateDense2", num_key_value_heads=c.num_key_value_heads)
+            for _ in range(c.num_hidden_layers))
+        self.LayerNormFinal = RMSNorm(c.hidden_size, c.rms_norm_eps)
+        self.lm_head = nn.Linear(c.hidden_size, c.vocab_size, bias=False)
 
-    def tied_weights(self) -> dict[str, str]:
-        """Parameter names that share storage with another one: ``{alias: owner}``."""
-        return {"lm_head.weight": "embeddings.word_embeddings.weight"} if self.config.tie_word_embeddings else {}
+    def layer_inputs(self, step: DecoderStep, x: Tensor) -> dict[str, Any]:
+        """The causal mask and the RoPE angles of the positions, computed once for every layer."""
+        return {**super().layer_inputs(step, x), "rotary": self.rotary.angles(step.position_ids, x.dtype)}
 
     def to_hf_config(self) -> dict[str, Any]:
         """``config.json`` for ``transformers.LlamaForCausalLM`` (Qwen2: ``Qwen2ForCausalLM``)."""
         c = self.config
         out = {
             "vocab_size": c.vocab_size, "hidden_size": c.hidden_size, "num_hidden_layers": c.num_hidden_layers,
-            "num_attention_heads": c.num_attention_heads, "num_key_value_heads": c.kv_heads,
-            "head_dim": c.head_size, "intermediate_size": c.intermediate_size, "hidden_act": c.hidden_act,
+            "num_attention_heads": c.num_attention_heads, "num_key_value_heads": c.num_key_value_heads,
+            "head_dim": c.head_dim, "intermediate_size": c.intermediate_size, "hidden_act": c.hidden_act,
             "max_position_embeddings": c.max_position_embeddings, "rms_norm_eps": c.rms_norm_eps,
             "rope_parameters": {"rope_type": "default", "rope_theta": c.rope_theta},
             "tie_word_embeddings": c.tie_word_embeddings, "pad_token_id": c.token_pad_ids,
+            "initializer_range": c.initializer_range,
         }
         if self.hf_model_type == "llama":
             if c.qkv_bias != c.o_bias:
                 raise ValueError("LLaMA's HF config has one attention_bias switch; qkv_bias != o_bias cannot be saved")
             out.update(attention_bias=c.qkv_bias, mlp_bias=c.mlp_bias)
         return out
-
-    def forward(
-        self,
-        *inputs: Any,
-        attention_mask: Tensor | None = None,
-        past_key_values: KVCache | None = None,
-        use_cache: bool = False,
-    ) -> Tensor | tuple[Tensor, KVCache]:
-        """Logits for ``[token_ids]``; see ``GPT2.forward`` for the arguments (same cache protocol)."""
-        (token_ids,) = unpack_inputs(inputs, ("token_ids",))
-        x = self.embeddings(token_ids)
-        step = decoder_inputs(
-            token_ids, pad_id=self.config.token_pad_ids, attention_mask=attention_mask, past=past_key_values,
-            dtype=x.dtype,
-        )
-        cos, sin = self.rotary(step.position_ids, x.dtype)
-        x, new_kv = run_decoder_layers(self.decoderLayer, x, past_key_values, step.bias, step.is_causal, cos, sin)
-        logits = output_activation(self.lm_head(self.LayerNormFinal(x)), self.final_activation)
-        return decoder_outputs(logits, new_kv, step, use_cache)
-
-
-# HF LlamaForCausalLM checkpoint key -> our parameter name.
-LLAMA_WEIGHT_MAP: dict[str, str | None] = {
-    "model.embed_tokens.weight": "embeddings.word_embeddings.weight",
-    "model.layers.{}.input_layernorm.weight": "decoderLayer.{}.attnLayerNorm.weight",
-    "model.layers.{}.self_attn.q_proj.weight": "decoderLayer.{}.multiHeadAttention.q.weight",
-    "model.layers.{}.self_attn.k_proj.weight": "decoderLayer.{}.multiHeadAttention.k.weight",
-    "model.layers.{}.self_attn.v_proj.weight": "decoderLayer.{}.multiHeadAttention.v.weight",
-    "model.layers.{}.self_attn.o_proj.weight": "decoderLayer.{}.multiHeadAttention.o.weight",
-    "model.layers.{}.self_attn.q_proj.bias": "decoderLayer.{}.multiHeadAttention.q.bias",
-    "model.layers.{}.self_attn.k_proj.bias": "decoderLayer.{}.multiHeadAttention.k.bias",
-    "model.layers.{}.self_attn.v_proj.bias": "decoderLayer.{}.multiHeadAttention.v.bias",
-    "model.layers.{}.self_attn.o_proj.bias": "decoderLayer.{}.multiHeadAttention.o.bias",
-    "model.layers.{}.post_attention_layernorm.weight": "decoderLayer.{}.ffnLayerNorm.weight",
-    "model.layers.{}.mlp.gate_proj.weight": "decoderLayer.{}.feedForward.intermediateDense.weight",
-    "model.layers.{}.mlp.up_proj.weight": "decoderLayer.{}.feedForward.intermediateDense2.weight",
-    "model.layers.{}.mlp.down_proj.weight": "decoderLayer.{}.feedForward.outputDense.weight",
-    "model.layers.{}.mlp.gate_proj.bias": "decoderLayer.{}.feedForward.intermediateDense.bias",
-    "model.layers.{}.mlp.up_proj.bias": "decoderLayer.{}.feedForward.intermediateDense2.bias",
-    "model.layers.{}.mlp.down_proj.bias": "decoderLayer.{}.feedForward.outputDense.bias",
-    "model.norm.weight": "LayerNormFinal.weight",
-    "lm_head.weight": "lm_head.weight",
-    # v4 checkpoints stored the RoPE frequencies; they are recomputed
-    "model.layers.{}.self_attn.rotary_emb.inv_freq": None,
-}

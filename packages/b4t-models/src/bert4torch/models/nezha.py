@@ -14,19 +14,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ._config import EncoderConfig
+from ._config import ConfigError, EncoderConfig
 from .bert import BERT, bert_weight_map
 
 __all__ = ["NEZHA", "NEZHA_WEIGHT_MAP", "NezhaConfig"]
 
 
-@dataclass(kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class NezhaConfig(EncoderConfig):
     """NEZHA options."""
 
     max_relative_position: int = 64  # clip distance of the relative table (HF: max_relative_position)
     use_relative_position: bool = True  # must stay True: NEZHA has no absolute positions
-    hf_ignored: ClassVar[frozenset[str]] = frozenset({"classifier_dropout"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.use_relative_position:
+            raise ConfigError("NEZHA without relative positions would have no position information at all")
 
 
 def _nezha_map(prefix: str) -> dict[str, str | list[str] | None]:
@@ -39,22 +43,10 @@ def _nezha_map(prefix: str) -> dict[str, str | list[str] | None]:
 NEZHA_WEIGHT_MAP: dict[str, str | list[str] | None] = {**_nezha_map("bert"), **_nezha_map("nezha")}
 
 
-class NEZHA(BERT):
+class NEZHA(BERT, config=NezhaConfig, prefix="bert", weight_map=NEZHA_WEIGHT_MAP, hf_model_type=None):
     """NEZHA (``model='nezha'``)."""
 
-    config_class: ClassVar[type[EncoderConfig]] = NezhaConfig
-    prefix: ClassVar[str] = "bert"
-    weight_map: ClassVar[dict] = NEZHA_WEIGHT_MAP
-    hf_model_type: ClassVar[str | None] = None
     position_type: ClassVar[str | None] = None
-
-    def __init__(self, config: EncoderConfig | None = None, /, **options: Any) -> None:
-        super().__init__(config, **options)
-        if not self.use_relative_position:
-            raise ValueError("NEZHA without relative positions would have no position information at all")
 
     def layer_kwargs(self) -> dict[str, Any]:
         return {**super().layer_kwargs(), "p_bias": "typical_relative", "max_relative_position": self.max_relative_position}
-
-    def save_pretrained(self, save_path: Any) -> None:
-        raise NotImplementedError("transformers v5 has no NEZHA class; use save_weights (BERT key layout)")

@@ -7,8 +7,7 @@ defaults differ. Sliding-window attention is not implemented, so a config that t
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 from ._config import ConfigError
 from .llama import LLAMA_WEIGHT_MAP, Llama, LlamaConfig
@@ -24,26 +23,19 @@ class Qwen2Config(LlamaConfig):
     qkv_bias: bool = True  # Qwen2's defining difference from LLaMA
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, overrides: Mapping[str, Any] | None = None) -> Qwen2Config:
-        """From an HF ``config.json`` dict; unknown keys, sliding windows and scaled RoPE raise."""
-        sources = [dict(data), dict(overrides or {})]
-        for source in sources:
-            layer_types = source.pop("layer_types", None)
-            if layer_types is not None and any(t != "full_attention" for t in layer_types):
-                raise ConfigError(f"layer_types other than full_attention are not supported: {layer_types}")
-            if source.pop("use_sliding_window", False) is not False:
-                raise ConfigError(f"{cls.__name__}: use_sliding_window=True is not supported (only False)")
-            source.pop("sliding_window", None)  # the window size is irrelevant while use_sliding_window is False
-        return super().from_dict(sources[0], overrides=sources[1])  # type: ignore[return-value]
+    def preprocess(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """Sliding-window attention is not implemented: a config that turns it on is rejected."""
+        layer_types = data.pop("layer_types", None)
+        if layer_types is not None and any(t != "full_attention" for t in layer_types):
+            raise ConfigError(f"layer_types other than full_attention are not supported: {layer_types}")
+        if data.pop("use_sliding_window", False) is not False:
+            raise ConfigError(f"{cls.__name__}: use_sliding_window=True is not supported (only False)")
+        data.pop("sliding_window", None)  # the window size is irrelevant while use_sliding_window is False
+        return super().preprocess(data)
 
 
-class Qwen2(Llama):
+class Qwen2(Llama, config=Qwen2Config, hf_model_type="qwen2", hf_architecture="Qwen2ForCausalLM"):
     """Qwen2 causal language model (the :class:`Llama` module with a :class:`Qwen2Config`, ``model='qwen2'``)."""
-
-    config_class: ClassVar[type] = Qwen2Config
-    hf_model_type: ClassVar[str | None] = "qwen2"
-    hf_architecture: ClassVar[str | None] = "Qwen2ForCausalLM"
-
 
 # Qwen2's HF keys are LLaMA's (model.layers.{}.self_attn.q_proj.{weight,bias}, ...).
 QWEN2_WEIGHT_MAP: dict[str, str | None] = LLAMA_WEIGHT_MAP

@@ -9,19 +9,17 @@ with BERT configs, so they keep BERT positions, as in the original (where ``'rob
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
-
-import torch
+from typing import Any
 
 from bert4torch.layers import create_position_ids_from_input_ids
 
 from ._config import EncoderConfig
-from .bert import BERT, bert_weight_map
+from .bert import BERT, BERT_WEIGHT_MAP, bert_weight_map
 
 __all__ = ["ROBERTA_WEIGHT_MAP", "RoBERTa", "RobertaConfig"]
 
 
-@dataclass(kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class RobertaConfig(EncoderConfig):
     """RoBERTa options."""
 
@@ -29,6 +27,7 @@ class RobertaConfig(EncoderConfig):
 
     @classmethod
     def preprocess(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """An HF RoBERTa config (``model_type``) means fairseq positions counted from its ``pad_token_id``."""
         if data.get("model_type") in ("roberta", "xlm-roberta", "camembert") and "roberta_position_ids" not in data:
             data["roberta_position_ids"] = True
             if "pad_token_id" in data and "token_pad_ids" not in data:
@@ -49,23 +48,15 @@ ROBERTA_WEIGHT_MAP: dict[str, str | list[str] | None] = {
 }
 
 
-class RoBERTa(BERT):
+class RoBERTa(BERT, config=RobertaConfig, prefix="roberta", weight_map=ROBERTA_WEIGHT_MAP, hf_model_type="roberta",
+              hf_architecture="RobertaForMaskedLM"):
     """RoBERTa (``model='roberta'``)."""
-
-    config_class: ClassVar[type[EncoderConfig]] = RobertaConfig
-    prefix: ClassVar[str] = "roberta"
-    weight_map: ClassVar[dict] = ROBERTA_WEIGHT_MAP
-    hf_model_type: ClassVar[str | None] = "roberta"
-    hf_architecture: ClassVar[str | None] = "RobertaForMaskedLM"
 
     def _split_inputs(self, inputs: Any) -> dict[str, Any]:
         parts = super()._split_inputs(inputs)
         if self.roberta_position_ids and parts["position_ids"] is None and not parts["token_ids"].is_floating_point():
             parts["position_ids"] = create_position_ids_from_input_ids(parts["token_ids"], self.token_pad_ids)
         return parts
-
-    def apply_embeddings(self, inputs: Any) -> list[Any]:
-        return super().apply_embeddings(inputs)
 
     def to_hf_config(self) -> dict[str, Any]:
         config = super().to_hf_config()
@@ -75,9 +66,6 @@ class RoBERTa(BERT):
             config.update(model_type="bert", architectures=["BertForPreTraining"])
         return config
 
-    def _checkpoint_layout_state(self, mapping: dict[str, str] | None) -> dict[str, torch.Tensor]:
-        if mapping is None and not self.roberta_position_ids:
-            from ._weights import invert_weight_map
-
-            mapping = invert_weight_map(bert_weight_map("bert"), self.num_hidden_layers)
-        return super()._checkpoint_layout_state(mapping)
+    def checkpoint_map(self) -> dict:
+        """BERT-layout RoBERTa (Chinese wwm) saves as the BERT files it came from."""
+        return self.weight_map if self.roberta_position_ids else BERT_WEIGHT_MAP

@@ -12,10 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from torch import nn
+import torch
 
-from bert4torch.activations import get_activation
-from bert4torch.layers import BertEmbeddings, BertLayer
+from bert4torch.layers import RoPEPositionEncoding
 
 from ._config import EncoderConfig
 from .bert import BERT, bert_weight_map
@@ -23,7 +22,7 @@ from .bert import BERT, bert_weight_map
 __all__ = ["ROFORMER_V2_WEIGHT_MAP", "ROFORMER_WEIGHT_MAP", "RoFormer", "RoFormerConfig", "RoFormerV2", "RoFormerV2Config"]
 
 
-@dataclass(kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class RoFormerConfig(EncoderConfig):
     """RoFormer options."""
 
@@ -38,32 +37,37 @@ ROFORMER_WEIGHT_MAP: dict[str, str | list[str] | None] = {
 }
 
 
-class RoFormer(BERT):
+class RoFormer(BERT, config=RoFormerConfig, prefix="roformer", weight_map=ROFORMER_WEIGHT_MAP, hf_model_type="roformer",
+               hf_architecture="RoFormerForMaskedLM"):
     """RoFormer (``model='roformer'``): rotary attention, no position embedding."""
 
-    config_class: ClassVar[type[EncoderConfig]] = RoFormerConfig
-    prefix: ClassVar[str] = "roformer"
-    weight_map: ClassVar[dict] = ROFORMER_WEIGHT_MAP
-    hf_model_type: ClassVar[str | None] = "roformer"
-    hf_architecture: ClassVar[str | None] = "RoFormerForMaskedLM"
     position_type: ClassVar[str | None] = None
-    _absolute_position_input: ClassVar[bool] = False  # custom position ids go to the rotary layers
 
-    def layer_kwargs(self) -> dict[str, Any]:
-        return {**super().layer_kwargs(), "p_bias": "rotary"}
+    def build(self) -> None:
+        super().build()
+        self.rotary = RoPEPositionEncoding(self.max_position, self.attention_key_size or self.attention_head_size)
+
+    def embed(self, parts: dict[str, Any], conditional_emb: torch.Tensor | None) -> torch.Tensor:
+        return super().embed({**parts, "position_ids": None}, conditional_emb)  # custom positions go to the RoPE
+
+    def layer_extras(self, inputs: list[Any]) -> dict[str, Any]:
+        """The RoPE angles of the positions, computed once for every layer."""
+        hidden, position_ids = inputs[0], inputs[3]
+        if position_ids is None:
+            position_ids = torch.arange(hidden.shape[1], device=hidden.device)[None]
+        return {"rotary": self.rotary.angles(position_ids, hidden.dtype)}
 
     def to_hf_config(self) -> dict[str, Any]:
         config = super().to_hf_config()
-        config.pop("position_embedding_type", None)
-        config.update(embedding_size=self.embedding_size, rotary_value=False)
-        return config
+        del config["position_embedding_type"]
+        return {**config, "embedding_size": self.embedding_size, "rotary_value": False}
 
-
-@dataclass(kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class RoFormerV2Config(EncoderConfig):
     """RoFormerV2 options (the original's defaults: relu FFN, no biases, parameter-free RMS norm)."""
 
     hidden_act: str = "relu"
+    absent_heads: ClassVar[tuple[tuple[str, ...], str]] = (("with_pool", "with_nsp"), "use with_mlm")
 
 
 ROFORMER_V2_WEIGHT_MAP: dict[str, str | list[str] | None] = {
@@ -80,50 +84,27 @@ ROFORMER_V2_WEIGHT_MAP: dict[str, str | list[str] | None] = {
 }
 
 
-class RoFormerV2(RoFormer):
+class RoFormerV2(RoFormer, config=RoFormerV2Config, weight_map=ROFORMER_V2_WEIGHT_MAP, hf_model_type=None,
+                 hf_architecture=None):
     """RoFormerV2 (``model='roformer_v2'``): outputs ``hidden`` or ``[hidden, mlm_scores]``."""
 
-    config_class: ClassVar[type[EncoderConfig]] = RoFormerV2Config
-    weight_map: ClassVar[dict] = ROFORMER_V2_WEIGHT_MAP
-    hf_model_type: ClassVar[str | None] = None
-    hf_architecture: ClassVar[str | None] = None
+    # relu FFN, no biases, parameter-free RMS norms (the original's RoFormerV2)
+    norm_kwargs: ClassVar[dict[str, Any]] = {"norm_mode": "rmsnorm", "norm_weight": False, "norm_bias": False}
 
-    def __init__(self, config: EncoderConfig | None = None, /, **options: Any) -> None:
-        super().__init__(config, **options)
-        if self.with_pool or self.with_nsp:
-            raise ValueError("RoFormerV2 has no pooler/NSP head (as in the original); use with_mlm")
+    def embeddings_kwargs(self) -> dict[str, Any]:
+        return {**super().embeddings_kwargs(), **self.norm_kwargs}
 
-    def build_embeddings(self) -> nn.Module:
-        return BertEmbeddings(
-            self.effective_vocab_size(), self.embedding_size, self.hidden_size, self.max_position, self.segment_vocab_size,
-            self.shared_segment_embeddings, self.dropout_rate, self.conditional_size, self.token_pad_ids,
-            position_type=None, layer_add_embs=self.layer_add_embs, layer_norm_eps=self.layer_norm_eps,
-            norm_mode="rmsnorm", norm_weight=False, norm_bias=False,
-        )
-
-    def build_layer(self, index: int) -> nn.Module:
-        return BertLayer(
-            self.hidden_size, self.num_attention_heads, self.dropout_rate, self.attention_probs_dropout_prob,
-            self.intermediate_size, self.hidden_act, self.is_dropout, self.conditional_size,
-            **{**self.layer_kwargs(), "bias": False, "norm_mode": "rmsnorm", "norm_weight": False, "norm_bias": False},
-        )
+    def layer_kwargs(self) -> dict[str, Any]:
+        return {**super().layer_kwargs(), **self.norm_kwargs, "bias": False}
 
     def build_heads(self) -> None:
         if self.with_mlm:
-            self.mlmDecoder = nn.Linear(self.embedding_size, self.effective_vocab_size(), bias=False)
-            self.mlm_activation = None if self.with_mlm is True else get_activation(self.with_mlm)
+            self.build_mlm_decoder()
+            self.register_parameter("mlmBias", None)
 
     def apply_final_layers(self, inputs: list[Any]) -> Any:
         encoded_layers = inputs[0]
         hidden = encoded_layers if self.output_all_encoded_layers else encoded_layers[-1]
-        if not self.with_mlm:
-            return hidden
-        scores = self.mlmDecoder(encoded_layers[-1])
-        if self.mlm_activation is not None:
-            scores = self.mlm_activation(scores)
-        return [hidden, scores]
+        return [hidden, self.mlm_scores(encoded_layers[-1])] if self.with_mlm else hidden
 
     vocab_parameters: ClassVar[tuple[str, ...]] = ("embeddings.word_embeddings.weight", "mlmDecoder.weight")
-
-    def save_pretrained(self, save_path: Any) -> None:
-        raise NotImplementedError("RoFormerV2 has no transformers class; use save_weights")

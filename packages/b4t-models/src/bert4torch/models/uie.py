@@ -9,12 +9,10 @@ optional ERNIE 3.0 task embedding (``use_task_id``). No ``transformers`` class: 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from torch import nn
-
-from bert4torch.layers._transformer import uninitialized_embedding
 
 from ._config import EncoderConfig
 from .bert import BERT, bert_weight_map
@@ -22,7 +20,7 @@ from .bert import BERT, bert_weight_map
 __all__ = ["UIE", "UIEConfig", "UIE_WEIGHT_MAP"]
 
 
-@dataclass(kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class UIEConfig(EncoderConfig):
     """UIE options."""
 
@@ -41,30 +39,17 @@ UIE_WEIGHT_MAP: dict[str, str | list[str] | None] = {
 }
 
 
-class UIE(BERT):
+class UIE(BERT, config=UIEConfig, prefix="bert", weight_map=UIE_WEIGHT_MAP, hf_model_type=None):
     """UIE (``model='uie'``)."""
 
-    config_class: ClassVar[type[EncoderConfig]] = UIEConfig
-    prefix: ClassVar[str] = "bert"
-    weight_map: ClassVar[dict] = UIE_WEIGHT_MAP
-    hf_model_type: ClassVar[str | None] = None
-
-    def __init__(self, config: EncoderConfig | None = None, /, **options: Any) -> None:
-        super().__init__(config, **options)
+    def build(self) -> None:
+        super().build()
         self.linear_start = nn.Linear(self.hidden_size, 1)
         self.linear_end = nn.Linear(self.hidden_size, 1)
-        if self.use_task_id:
-            self.embeddings.task_type_embeddings = uninitialized_embedding(self.task_type_vocab_size, self.embedding_size)
-        for module in (self.linear_start, self.linear_end):
-            self.init_model_weights(module)
 
-    def _split_inputs(self, inputs: Any) -> dict[str, Any]:
-        parts = super()._split_inputs(inputs)
-        if self.use_task_id:
-            token_ids = parts["token_ids"]
-            task_ids = torch.zeros(token_ids.shape[:2], dtype=torch.long, device=token_ids.device)
-            parts["additional_embs"] = [*(parts["additional_embs"] or []), self.embeddings.task_type_embeddings(task_ids)]
-        return parts
+    def embeddings_kwargs(self) -> dict[str, Any]:
+        # ERNIE 3.0's task embedding, task 0 for every token
+        return {**super().embeddings_kwargs(), "task_type_vocab_size": self.task_type_vocab_size * self.use_task_id}
 
     def apply_final_layers(self, inputs: list[Any]) -> Any:
         outputs = super().apply_final_layers(inputs)
@@ -76,6 +61,3 @@ class UIE(BERT):
             start, end = torch.sigmoid(start), torch.sigmoid(end)
         rest = outputs[1:] if isinstance(outputs, list) else []
         return [hidden, *rest, start, end]
-
-    def save_pretrained(self, save_path: Any) -> None:
-        raise NotImplementedError("transformers has no UIE class; use save_weights")

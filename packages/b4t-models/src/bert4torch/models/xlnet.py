@@ -3,10 +3,9 @@
 Mirrors ``transformers.XLNetLMHeadModel`` in its fine-tuning form: bidirectional attention (``attn_type='bi'``),
 no permutation mask, no target mapping, no memory. The relative-attention parameters keep HF's layout
 (``q``/``k``/``v``/``o``/``r`` as ``[d_model, n_head, d_head]``, per-layer ``r_w_bias``/``r_r_bias``/``r_s_bias``
-and ``seg_embed``), so loading is a rename. The original needed hand-edited configs (``attn_type='bi'``,
-``untie_r=True``) and crashed with segment ids otherwise; here those are the defaults, and other values are rejected
-rather than half-supported. XLNet is bidirectional, so it takes no KV cache (Transformer-XL-style ``mems`` are not
-implemented).
+and ``seg_embed``), so loading is a rename. The fine-tuning form (``attn_type='bi'``, ``untie_r=True``) is the
+default; other values are rejected rather than half-supported. XLNet is bidirectional, so it takes no KV cache
+(Transformer-XL-style ``mems`` are not implemented).
 
 Inputs: ``[token_ids]`` or ``[token_ids, segment_ids]``; padding is ``token_pad_ids`` (XLNet pads with 5) unless
 ``attention_mask`` is given. Output: LM logits over the vocabulary.
@@ -16,20 +15,23 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .transformer import DecoderBase, activation, config_to_dict, output_activation, parse_config
+from bert4torch.layers import BertEmbeddings, LayerNorm, PositionWiseFeedForward, sinusoid
 
-__all__ = ["XLNET", "XLNET_WEIGHT_MAP", "XLNetConfig", "rel_shift_bnij", "relative_sinusoid"]
+from ._base import ModelBase, output_activation
+from ._config import ModelConfig
+from ._weights import module_keys
+
+__all__ = ["XLNET", "XLNET_WEIGHT_MAP", "XLNetConfig", "rel_shift_bnij"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class XLNetConfig:
+class XLNetConfig(ModelConfig):
     """XLNet hyper-parameters (HF ``XLNetConfig`` names; original bert4torch names are aliases)."""
 
     vocab_size: int  # rows of the token embedding and of the LM head
@@ -44,46 +46,23 @@ class XLNetConfig:
     clamp_len: int = -1  # clamp relative distances beyond this (-1: no clamp)
     token_pad_ids: int | None = 5  # XLNet's <pad> id; masked out as keys
     tie_word_embeddings: bool = True  # LM head shares the token embedding
-    final_activation: str = "linear"  # 'linear' returns logits, 'softmax' probabilities
-    ignore_invalid_weights: bool = False  # downgrade strict loading errors to a warning
+    final_activation: str = "linear"  # 'linear' returns logits, an activation name ('softmax') applies it
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, overrides: Mapping[str, Any] | None = None) -> XLNetConfig:
-        """From an HF ``config.json`` or the original's hand-edited XLNet config; unknown keys raise."""
-        return parse_config(
-            cls, data, overrides,
-            aliases={"hidden_size": "d_model", "num_hidden_layers": "n_layer", "num_attention_heads": "n_head",
-                     "intermediate_size": "d_inner", "attention_head_size": "d_head", "hidden_act": "ff_activation",
-                     "hidden_dropout_prob": "dropout", "pad_token_id": "token_pad_ids"},
-            ignored=frozenset({"mem_len", "reuse_len", "same_length", "summary_type", "summary_use_proj",
-                               "summary_activation", "summary_last_dropout", "max_position_embeddings",
-                               "attention_probs_dropout_prob", "segment_vocab_size", "type_vocab_size"}),
-            # the fine-tuning form: bidirectional attention, untied biases, no bi-directional data pipeline
-            required_values={"attn_type": "bi", "untie_r": True, "bi_data": False},
-        )
+    aliases: ClassVar[dict[str, str]] = {
+        "hidden_size": "d_model", "num_hidden_layers": "n_layer", "num_attention_heads": "n_head",
+        "intermediate_size": "d_inner", "attention_head_size": "d_head", "hidden_act": "ff_activation",
+        "hidden_dropout_prob": "dropout", "pad_token_id": "token_pad_ids",
+    }
+    # pre-training options (memory, permutation data) and original bert4torch keys nothing here reads
+    ignored: ClassVar[frozenset[str]] = frozenset({"mem_len", "reuse_len", "same_length", "max_position_embeddings",
+                                                   "attention_probs_dropout_prob", "segment_vocab_size",
+                                                   "type_vocab_size"})
+    # the fine-tuning form: bidirectional attention, untied biases, no bi-directional data pipeline
+    checked: ClassVar[dict[str, tuple]] = {"attn_type": ("bi",), "untie_r": (True,), "bi_data": (False,)}
 
-    def to_dict(self) -> dict[str, Any]:
-        """Field values (the keyword options ``build_transformer_model`` passes to the model)."""
-        return config_to_dict(self)
-
-    @property
-    def head_size(self) -> int:
-        """Width of one head after applying the default."""
-        return self.d_head or self.d_model // self.n_head
-
-
-def relative_sinusoid(q_len: int, k_len: int, d_model: int, clamp_len: int, device: torch.device) -> Tensor:
-    """Transformer-XL's sinusoid of relative distances ``k_len, k_len-1, ..., -q_len+1``: ``[k_len+q_len, d_model]``.
-
-    ``sin`` and ``cos`` are concatenated (not interleaved), as in XLNet.
-    """
-    freq = torch.arange(0, d_model, 2, dtype=torch.int64, device=device).float()
-    inv_freq = 1 / torch.pow(10000, freq / d_model)
-    pos = torch.arange(k_len, -q_len, -1, dtype=torch.int64, device=device).float()
-    if clamp_len > 0:
-        pos = pos.clamp(-clamp_len, clamp_len)
-    angles = pos[:, None] * inv_freq
-    return torch.cat([angles.sin(), angles.cos()], dim=-1)
+    def __post_init__(self) -> None:
+        self._set("d_head", self.d_head or self.d_model // self.n_head)
+        self._check_activation("ff_activation", "final_activation")
 
 
 def rel_shift_bnij(x: Tensor, k_len: int) -> Tensor:
@@ -101,14 +80,14 @@ class XLNetRelativeAttention(nn.Module):
 
     def __init__(self, config: XLNetConfig) -> None:
         super().__init__()
-        d, n, dh = config.d_model, config.n_head, config.head_size
+        d, n, dh = config.d_model, config.n_head, config.d_head
         for name in ("q", "k", "v", "o", "r"):
             setattr(self, name, nn.Parameter(torch.zeros(d, n, dh)))
         self.r_r_bias = nn.Parameter(torch.zeros(n, dh))
         self.r_s_bias = nn.Parameter(torch.zeros(n, dh))
         self.r_w_bias = nn.Parameter(torch.zeros(n, dh))
         self.seg_embed = nn.Parameter(torch.zeros(2, n, dh))
-        self.layer_norm = nn.LayerNorm(d, eps=config.layer_norm_eps)
+        self.layer_norm = LayerNorm(d, eps=config.layer_norm_eps)
         self.scale = 1 / math.sqrt(dh)
         self.dropout = nn.Dropout(config.dropout)
 
@@ -133,45 +112,44 @@ class XLNetRelativeAttention(nn.Module):
         return self.layer_norm(h + self.dropout(out))
 
 
-class XLNetFeedForward(nn.Module):
-    """``LN(x + layer_2(act(layer_1(x))))``."""
+class XLNetFeedForward(PositionWiseFeedForward):
+    """The FFN under HF's names (``layer_1``, ``layer_2``)."""
 
-    def __init__(self, config: XLNetConfig) -> None:
-        super().__init__()
-        self.layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
-        self.layer_1 = nn.Linear(config.d_model, config.d_inner)
-        self.layer_2 = nn.Linear(config.d_inner, config.d_model)
-        self.act = activation(config.ff_activation)
-        self.dropout = nn.Dropout(config.dropout)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """The FFN block."""
-        return self.layer_norm(x + self.dropout(self.layer_2(self.dropout(self.act(self.layer_1(x))))))
+    linear_names: ClassVar[tuple[str, str]] = ("layer_1", "layer_2")
 
 
 class XLNetLayer(nn.Module):
-    """Relative attention then FFN."""
+    """Relative attention (normalised inside), then the FFN normalised after its residual by
+    ``feedForward.layer_norm``."""
 
     def __init__(self, config: XLNetConfig) -> None:
         super().__init__()
         self.relAttention = XLNetRelativeAttention(config)
-        self.feedForward = XLNetFeedForward(config)
+        self.feedForward = XLNetFeedForward(config.d_model, config.d_inner, config.dropout, config.ff_activation,
+                                            is_dropout=True)
+        self.feedForward.layer_norm = LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, h: Tensor, pos: Tensor, seg_mat: Tensor | None, bias: Tensor | None) -> Tensor:
         """One layer."""
-        return self.feedForward(self.relAttention(h, pos, seg_mat, bias))
+        h, ffn = self.relAttention(h, pos, seg_mat, bias), self.feedForward
+        return ffn.layer_norm(h + self.dropout(ffn(h)))
 
 
-class _Embeddings(nn.Module):
-    def __init__(self, config: XLNetConfig) -> None:
-        super().__init__()
-        self.word_embeddings = nn.Embedding(config.vocab_size, config.d_model)
+# HF XLNetLMHeadModel key -> our name (same tensor layouts: a pure rename).
+XLNET_WEIGHT_MAP: dict[str, str | None] = {
+    "transformer.word_embedding.weight": "embeddings.word_embeddings.weight",
+    "transformer.mask_emb": "mask_emb",
+    **{f"transformer.layer.{{}}.rel_attn.{n}": f"encoderLayer.{{}}.relAttention.{n}"
+       for n in ("q", "k", "v", "o", "r", "r_r_bias", "r_s_bias", "r_w_bias", "seg_embed")},
+    **module_keys({"transformer.layer.{}.rel_attn.layer_norm": "encoderLayer.{}.relAttention.layer_norm",
+                   **{f"transformer.layer.{{}}.ff.{n}": f"encoderLayer.{{}}.feedForward.{n}"
+                      for n in ("layer_norm", "layer_1", "layer_2")}, "lm_loss": "lm_head"}),
+}
 
-    def forward(self, token_ids: Tensor) -> Tensor:
-        return self.word_embeddings(token_ids)
 
-
-class XLNET(DecoderBase):
+class XLNET(ModelBase, config=XLNetConfig, prefix="transformer", weight_map=XLNET_WEIGHT_MAP, hf_model_type="xlnet",
+            hf_architecture="XLNetLMHeadModel"):
     """XLNet with its LM head (``model='xlnet'``): ``[token_ids(, segment_ids)] -> logits``.
 
     Args:
@@ -179,48 +157,37 @@ class XLNET(DecoderBase):
         **options: Config fields or their aliases (validated: an unknown name raises).
     """
 
-    config_class: ClassVar[type] = XLNetConfig
-    prefix: ClassVar[str] = "transformer"
-    hf_model_type: ClassVar[str | None] = "xlnet"
-    hf_architecture: ClassVar[str | None] = "XLNetLMHeadModel"
-
-    def __init__(self, config: XLNetConfig | None = None, /, **options: Any) -> None:
-        super().__init__(config, **options)
-        config = self.config
-        self.weight_map = XLNET_WEIGHT_MAP
-        self.embeddings = _Embeddings(config)
+    def build(self) -> None:
+        c = self.config
+        self.embeddings = BertEmbeddings(c.vocab_size, c.d_model, c.d_model, 0, 0, False, c.dropout,
+                                         position_type=None, layer_norm=False)
         # used only by XLNet's permutation pre-training (target mapping); kept so checkpoints round-trip
-        self.mask_emb = nn.Parameter(torch.zeros(1, 1, config.d_model))
-        self.encoderLayer = nn.ModuleList(XLNetLayer(config) for _ in range(config.n_layer))
-        self.lm_head = nn.Linear(config.d_model, config.vocab_size)
-        self.dropout = nn.Dropout(config.dropout)
-        self.tie_weights()
+        self.mask_emb = nn.Parameter(torch.zeros(1, 1, c.d_model))
+        self.encoderLayer = nn.ModuleList(XLNetLayer(c) for _ in range(c.n_layer))
+        self.lm_head = nn.Linear(c.d_model, c.vocab_size)
+        self.dropout = nn.Dropout(c.dropout)
 
     def tied_weights(self) -> dict[str, str]:
         """The LM head shares the token embedding when ``tie_word_embeddings``."""
         return {"lm_head.weight": "embeddings.word_embeddings.weight"} if self.config.tie_word_embeddings else {}
 
-    def layers_in_map(self) -> int:
-        """Layer count."""
-        return self.config.n_layer
-
     def init_model_weights(self, module: nn.Module) -> None:
-        """The base init plus normal(0, 0.02) for the relative-attention tensors."""
+        """The base init plus normal(0, initializer_range) for the relative-attention tensors."""
         super().init_model_weights(module)
         if isinstance(module, XLNetRelativeAttention):
-            for p in (module.q, module.k, module.v, module.o, module.r, module.r_r_bias, module.r_s_bias,
-                      module.r_w_bias, module.seg_embed):
-                nn.init.normal_(p, std=0.02)
+            for p in module.parameters(recurse=False):
+                if not p.is_meta:
+                    nn.init.normal_(p, std=self.config.initializer_range)
 
     def to_hf_config(self) -> dict[str, Any]:
         """``config.json`` for ``transformers.XLNetLMHeadModel``."""
         c = self.config
         return {
             "vocab_size": c.vocab_size, "d_model": c.d_model, "n_layer": c.n_layer, "n_head": c.n_head,
-            "d_inner": c.d_inner, "d_head": c.head_size, "ff_activation": c.ff_activation,
+            "d_inner": c.d_inner, "d_head": c.d_head, "ff_activation": c.ff_activation,
             "layer_norm_eps": c.layer_norm_eps, "dropout": c.dropout, "clamp_len": c.clamp_len,
             "attn_type": "bi", "bi_data": False, "pad_token_id": c.token_pad_ids,
-            "tie_word_embeddings": c.tie_word_embeddings,
+            "tie_word_embeddings": c.tie_word_embeddings, "initializer_range": c.initializer_range,
         }
 
     def forward(self, *inputs: Any, attention_mask: Tensor | None = None) -> Tensor:
@@ -233,41 +200,22 @@ class XLNET(DecoderBase):
         parts = list(inputs[0]) if len(inputs) == 1 and isinstance(inputs[0], (list, tuple)) else list(inputs)
         if not 1 <= len(parts) <= 2:
             raise ValueError(f"expected inputs [token_ids] or [token_ids, segment_ids], got a list of {len(parts)}")
-        token_ids = parts[0]
-        segment_ids = parts[1] if len(parts) == 2 else None
+        token_ids, segment_ids = parts[0], (parts[1] if len(parts) == 2 else None)
         length = token_ids.shape[1]
-        h = self.dropout(self.embeddings(token_ids))
-        if attention_mask is not None:
-            keep = attention_mask.bool()
-        elif self.config.token_pad_ids is not None:
-            keep = token_ids != self.config.token_pad_ids
-        else:
-            keep = None
+        h = self.embeddings(token_ids)
+        keep = attention_mask.bool() if attention_mask is not None else (
+            None if self.config.token_pad_ids is None else token_ids != self.config.token_pad_ids)
         bias = None
         if keep is not None and not bool(keep.all()):
             # a padding query may still attend to itself (XLNet's non-target mask), so no row is all masked
             allowed = keep[:, None, None, :] | torch.eye(length, dtype=torch.bool, device=h.device)[None, None]
             bias = torch.where(allowed, 0.0, torch.finfo(h.dtype).min).to(h.dtype)
         seg_mat = None if segment_ids is None else (segment_ids[:, :, None] != segment_ids[:, None, :])
-        pos = self.dropout(relative_sinusoid(length, length, self.config.d_model, self.config.clamp_len, h.device))
-        pos = pos.to(h.dtype)
+        # Transformer-XL's sinusoid of the relative distances length, length-1, ..., -length+1 (sines, then cosines)
+        distances = torch.arange(length, -length, -1, device=h.device)
+        if self.config.clamp_len > 0:
+            distances = distances.clamp(-self.config.clamp_len, self.config.clamp_len)
+        pos = self.dropout(sinusoid(distances, self.config.d_model, interleaved=False).to(h.dtype))
         for layer in self.encoderLayer:
             h = layer(h, pos, seg_mat, bias)
         return output_activation(self.lm_head(self.dropout(h)), self.config.final_activation)
-
-
-_L, _O = "transformer.layer.{}", "encoderLayer.{}"
-
-# HF XLNetLMHeadModel key -> our name (same tensor layouts: a pure rename).
-XLNET_WEIGHT_MAP: dict[str, str | None] = {
-    "transformer.word_embedding.weight": "embeddings.word_embeddings.weight",
-    "transformer.mask_emb": "mask_emb",
-    **{f"{_L}.rel_attn.{n}": f"{_O}.relAttention.{n}"
-       for n in ("q", "k", "v", "o", "r", "r_r_bias", "r_s_bias", "r_w_bias", "seg_embed",
-                 "layer_norm.weight", "layer_norm.bias")},
-    **{f"{_L}.ff.{n}": f"{_O}.feedForward.{n}"
-       for n in ("layer_norm.weight", "layer_norm.bias", "layer_1.weight", "layer_1.bias", "layer_2.weight",
-                 "layer_2.bias")},
-    "lm_loss.weight": "lm_head.weight",
-    "lm_loss.bias": "lm_head.bias",
-}

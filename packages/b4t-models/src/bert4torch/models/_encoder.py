@@ -1,0 +1,246 @@
+"""``BERT_BASE``: the encoder stack of the original's list-input convention, its forward pipeline and its hooks.
+
+Contract for encoder families (subclass :class:`BERT_BASE`, usually through ``BERT``):
+
+* every config field is also an attribute (``self.hidden_size``), as the original's custom models expect;
+* ``forward(inputs)`` takes one list/tuple (or a single tensor): token_ids, then segment_ids if
+  ``segment_vocab_size > 0``, position_ids if ``custom_position_ids``, attention_mask if ``custom_attention_mask``,
+  the ``layer_norm_cond`` input if any, then one input per ``layer_add_embs`` module. It runs
+  ``apply_embeddings -> apply_main_layers -> apply_final_layers``;
+* between stages the state is a list ``[hidden_states, attention_mask, conditional_emb, position_ids]`` where
+  ``attention_mask`` is already *additive* (0 keep, very negative drop), broadcastable to ``[btz, heads, q, k]``.
+  ``apply_on_layer_begin(l_i, layer_inputs)`` / ``apply_on_layer_end(l_i, layer_inputs)`` may replace
+  ``layer_inputs[0]`` (MixUp 'hidden', BERT-of-Theseus);
+* family hooks: ``layer_extras(inputs)`` (per-forward keyword inputs of every layer: RoPE angles, relative
+  positions), ``layer_sequence()`` (ALBERT repeats one layer), ``after_layer(l_i, hidden, inputs)`` (DeBERTa's conv);
+* ``compute_attention_bias(inputs)`` returns an extra 0/1 mask multiplied into the padding mask (``LM_Mask``,
+  ``UniLM_Mask`` override it); None means no extra mask;
+* ``load_variable(name, tensor)`` adapts a checkpoint tensor to our parameter (keep_tokens, compound_tokens).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint as grad_checkpoint
+
+from ._base import ModelBase
+from ._config import EncoderConfig
+
+__all__ = ["BERT_BASE", "LM_Mask", "UniLM_Mask", "extend_with_language_model", "extend_with_unified_language_model"]
+
+
+class BERT_BASE(ModelBase):  # noqa: N801 - the original's public name
+    """Base of every encoder family: the list inputs, the three-stage forward and its hooks."""
+
+    config_class: ClassVar[type[EncoderConfig]] = EncoderConfig
+    # parameters whose first axis is the vocabulary (keep_tokens / compound_tokens surgery)
+    vocab_parameters: ClassVar[tuple[str, ...]] = ("embeddings.word_embeddings.weight", "mlmDecoder.weight", "mlmBias")
+
+    def build(self) -> None:
+        """Copy every config field onto the model (the original's custom models read ``self.hidden_size``)."""
+        for key, value in self.config.to_dict().items():
+            if key not in ("layer_norm_cond", "layer_add_embs"):
+                setattr(self, key, value)
+        self.layer_norm_conds = self.config.layer_norm_cond
+        add = self.config.layer_add_embs
+        self.layer_add_embs = [] if add is None else ([add] if isinstance(add, nn.Module) else list(add))
+
+    # ------------------------------------------------------------------------------------------------ inputs
+    def _split_inputs(self, inputs: Any) -> dict[str, Any]:
+        inputs = [inputs] if isinstance(inputs, torch.Tensor) else list(inputs)
+        out: dict[str, Any] = {"token_ids": inputs.pop(0)}
+        out["segment_ids"] = inputs.pop(0) if self.segment_vocab_size > 0 and inputs else None
+        out["position_ids"] = inputs.pop(0) if self.custom_position_ids else None
+        out["attention_mask"] = inputs.pop(0) if self.custom_attention_mask else None
+        out["conditional_input"] = inputs.pop(0) if self.layer_norm_conds is not None else None
+        out["additional_embs"] = [inputs.pop(0) for _ in self.layer_add_embs] if self.layer_add_embs else None
+        if inputs:
+            raise ValueError(f"{type(self).__name__} got {len(inputs)} more input(s) than its options declare")
+        return out
+
+    def compute_attention_bias(self, inputs: Sequence[torch.Tensor | None] | None = None) -> torch.Tensor | None:
+        """An extra 0/1 mask ``[btz|1, 1, q, k]`` combined with the padding mask; None in a plain encoder."""
+        return None
+
+    def build_attention_mask(self, token_ids: torch.Tensor, segment_ids: torch.Tensor | None,
+                             attention_mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
+        """The additive mask from padding (or the given mask) and ``compute_attention_bias``."""
+        if attention_mask is None:
+            keep = token_ids != self.token_pad_ids if not token_ids.is_floating_point() else None
+            keep = None if keep is None or bool(keep.all()) else keep[:, None, None, :]
+        else:
+            keep = attention_mask.bool()
+            keep = keep[:, None, None, :] if keep.dim() == 2 else (keep[:, None] if keep.dim() == 3 else keep)
+        bias = self.compute_attention_bias([token_ids, segment_ids])
+        if bias is not None:
+            keep = bias.bool() if keep is None else keep & bias.bool()
+        if keep is None:
+            return None
+        return torch.zeros(keep.shape, dtype=dtype, device=keep.device).masked_fill_(~keep, torch.finfo(dtype).min)
+
+    # ------------------------------------------------------------------------------------------------ forward
+    def forward(self, *inputs: Any) -> Any:
+        """Run ``apply_embeddings``, ``apply_main_layers`` and ``apply_final_layers``.
+
+        Takes the original's single list (``model([token_ids, segment_ids])``) or the same items as separate
+        arguments (``model(token_ids, segment_ids)``, which is how the trainer unpacks a batch's list).
+        """
+        inputs = inputs[0] if len(inputs) == 1 else list(inputs)
+        return self.apply_final_layers(self.apply_main_layers(self.apply_embeddings(inputs)))
+
+    def embed(self, parts: dict[str, Any], conditional_emb: torch.Tensor | None) -> torch.Tensor:
+        """The embedding output of the split inputs (families change what the embeddings receive)."""
+        return self.embeddings(parts["token_ids"], parts["segment_ids"], parts["position_ids"], conditional_emb,
+                               parts["additional_embs"])
+
+    def apply_embeddings(self, inputs: Any) -> list[Any]:
+        parts = self._split_inputs(inputs)
+        cond = self.layer_norm_conds(parts["conditional_input"]) if self.layer_norm_conds is not None else None
+        hidden_states = self.embed(parts, cond)
+        mask = self.build_attention_mask(parts["token_ids"], parts["segment_ids"], parts["attention_mask"],
+                                         hidden_states.dtype)
+        return [hidden_states, mask, cond, parts["position_ids"]]
+
+    def apply_on_layer_begin(self, l_i: int, layer_inputs: list[Any]) -> list[Any]:
+        """Hook before layer ``l_i``; return the (possibly changed) ``[hidden, mask, cond, position_ids]``."""
+        return layer_inputs
+
+    def apply_on_layer_end(self, l_i: int, layer_inputs: list[Any]) -> list[Any]:
+        """Hook after layer ``l_i``; ``layer_inputs[0]`` is the layer's output."""
+        return layer_inputs
+
+    def layer_extras(self, inputs: list[Any]) -> dict[str, Any]:
+        """Keyword inputs every layer gets, computed once per forward from the embedding stage's output."""
+        return {"position_ids": inputs[3]}
+
+    def layer_sequence(self) -> Iterator[tuple[int, nn.Module]]:
+        """``(l_i, layer)`` in the order the layers run."""
+        return enumerate(self.encoderLayer)
+
+    def after_layer(self, l_i: int, hidden: torch.Tensor, inputs: list[Any]) -> torch.Tensor:
+        """Family hook on a layer's output (before ``apply_on_layer_end``)."""
+        return hidden
+
+    def _run_layer(self, layer: nn.Module, layer_inputs: list[Any], extras: dict[str, Any]) -> torch.Tensor:
+        hidden, mask, cond = layer_inputs[:3]
+        if self.gradient_checkpoint and self.training:
+            return grad_checkpoint(lambda h, m, c: layer(h, m, c, **extras), hidden, mask, cond, use_reentrant=False)
+        return layer(hidden, mask, cond, **extras)
+
+    def apply_main_layers(self, inputs: list[Any]) -> list[Any]:
+        extras = self.layer_extras(inputs)
+        encoded_layers = [inputs[0]]
+        layer_inputs = list(inputs[:4])
+        for l_i, layer in self.layer_sequence():
+            layer_inputs = self.apply_on_layer_begin(l_i, layer_inputs)
+            layer_inputs[0] = self.after_layer(l_i, self._run_layer(layer, layer_inputs, extras), inputs)
+            layer_inputs = self.apply_on_layer_end(l_i, layer_inputs)
+            if self.output_all_encoded_layers:
+                encoded_layers.append(layer_inputs[0])
+        if not self.output_all_encoded_layers:
+            encoded_layers.append(layer_inputs[0])
+        return [encoded_layers, inputs[2]]
+
+    def apply_final_layers(self, inputs: list[Any]) -> Any:
+        encoded_layers = inputs[0]
+        return encoded_layers if self.output_all_encoded_layers else encoded_layers[-1]
+
+    # ------------------------------------------------------------------------------------------------ weights
+    def user_modules(self) -> set[int]:
+        """Ids of the modules the user passed in (``layer_norm_cond``, ``layer_add_embs``): never re-initialised."""
+        return {id(m) for root in [self.layer_norm_conds, *self.layer_add_embs] if isinstance(root, nn.Module)
+                for m in root.modules()}
+
+    def expected_new_parameters(self) -> set[str]:
+        """Conditional LayerNorm gains and the user's modules: a pretrained checkpoint cannot hold them."""
+        user = {n for n, _ in self.named_parameters(remove_duplicate=False)
+                if n.startswith(("embeddings.layer_add_embs.", "layer_norm_conds."))}
+        return super().expected_new_parameters() | user
+
+    def tied_weights(self) -> dict[str, str]:
+        """The MLM decoder shares the word embedding when ``tie_emb_prj_weight`` (HF ``tie_word_embeddings``)."""
+        if self.with_mlm and self.tie_emb_prj_weight:
+            return {"mlmDecoder.weight": "embeddings.word_embeddings.weight"}
+        return {}
+
+    def _vocab_rows(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Apply keep_tokens then compound_tokens to a tensor whose first axis is the vocabulary."""
+        if self.keep_tokens is not None:
+            tensor = tensor[torch.as_tensor(self.keep_tokens, dtype=torch.long)]
+        if self.compound_tokens:
+            # one new row per group: the mean of the group's rows
+            rows = [tensor[torch.as_tensor(list(group), dtype=torch.long)].mean(0, keepdim=True)
+                    for group in self.compound_tokens]
+            tensor = torch.cat([tensor, *rows], 0)
+        return tensor
+
+    def load_variable(self, name: str, tensor: torch.Tensor) -> torch.Tensor:
+        """Vocabulary surgery for ``keep_tokens``/``compound_tokens`` on the parameters indexed by token id."""
+        if name in self.vocab_parameters and (self.keep_tokens is not None or self.compound_tokens):
+            return self._vocab_rows(tensor)
+        return tensor
+
+    def to_hf_config(self) -> dict[str, Any]:
+        """The HF ``config.json`` of a BERT-like encoder (families add their keys)."""
+        c = self.config
+        return {"vocab_size": self.embeddings.word_embeddings.weight.shape[0],
+                **{hf: getattr(c, ours) for ours, hf in _HF_ENCODER_KEYS.items()}}
+
+
+# our config field -> the key of an HF BERT-like config.json
+_HF_ENCODER_KEYS = {
+    "hidden_size": "hidden_size", "num_hidden_layers": "num_hidden_layers", "hidden_act": "hidden_act",
+    "num_attention_heads": "num_attention_heads", "intermediate_size": "intermediate_size",
+    "dropout_rate": "hidden_dropout_prob", "attention_probs_dropout_prob": "attention_probs_dropout_prob",
+    "max_position": "max_position_embeddings", "segment_vocab_size": "type_vocab_size",
+    "initializer_range": "initializer_range", "layer_norm_eps": "layer_norm_eps", "token_pad_ids": "pad_token_id",
+    "tie_emb_prj_weight": "tie_word_embeddings",
+}
+
+
+class LM_Mask:  # noqa: N801 - the original's public name
+    """Mixin: a lower-triangular (causal) mask, for ``application='lm'``."""
+
+    def compute_attention_bias(self, inputs: Sequence[torch.Tensor | None] | None = None) -> torch.Tensor:
+        seq_len, device = inputs[0].shape[1], inputs[0].device
+        return torch.tril(torch.ones(seq_len, seq_len, dtype=torch.bool, device=device))[None, None]
+
+
+class UniLM_Mask:  # noqa: N801 - the original's public name
+    """Mixin: the UniLM mask: segment 0 attends bidirectionally to itself, segment 1 causally to all before it.
+
+    Built from ``cumsum(segment_ids)``: position j is visible from i when ``idx[j] <= idx[i]``.
+    """
+
+    def compute_attention_bias(self, inputs: Sequence[torch.Tensor | None] | None = None) -> torch.Tensor:
+        segment_ids = inputs[1]
+        if segment_ids is None:
+            raise ValueError("application='unilm' needs segment_ids (segment_vocab_size > 0)")
+        idxs = torch.cumsum(segment_ids, dim=1)
+        return (idxs[:, None, :] <= idxs[:, :, None])[:, None]
+
+
+_EXTENDED: dict[tuple[type, type], type] = {}
+
+
+def _extend(mixin: type, name_prefix: str, model_class: type[BERT_BASE]) -> type[BERT_BASE]:
+    """One cached subclass per (mixin, family): pickle finds it as ``bert4torch.models.<name_prefix><Family>``."""
+    key = (mixin, model_class)
+    if key not in _EXTENDED:
+        _EXTENDED[key] = type(f"{name_prefix}{model_class.__name__}", (mixin, model_class),
+                              {"__module__": "bert4torch.models"})
+    return _EXTENDED[key]
+
+
+def extend_with_language_model(model_class: type[BERT_BASE]) -> type[BERT_BASE]:
+    """A subclass of ``model_class`` with the causal mask (the original's helper)."""
+    return _extend(LM_Mask, "LanguageModel", model_class)
+
+
+def extend_with_unified_language_model(model_class: type[BERT_BASE]) -> type[BERT_BASE]:
+    """A subclass of ``model_class`` with the UniLM mask (the original's helper)."""
+    return _extend(UniLM_Mask, "UnifiedLanguageModel", model_class)
