@@ -258,15 +258,15 @@ def varlen_attention(qkv: Tensor, runs: Sequence[tuple[int, int, int]], heads: i
         ``[tokens, heads*value_size]``, the context vectors in packed order.
     """
     dq = heads * key_size
-    out = qkv.new_empty(qkv.shape[0], heads * value_size)
+    parts = []
     for first, count, length in runs:
         block = qkv[first:first + count * length].view(count, length, -1)
         q = block[..., :dq].view(count, length, heads, key_size).transpose(1, 2)
         k = block[..., dq:2 * dq].view(count, length, heads, key_size).transpose(1, 2)
         v = block[..., 2 * dq:].view(count, length, heads, value_size).transpose(1, 2)
-        ctx = F.scaled_dot_product_attention(q, k, v, scale=scale)
-        out[first:first + count * length].view(count, length, heads, value_size).copy_(ctx.transpose(1, 2))
-    return out
+        # the CPU kernel returns a transposed view of a [count, length, heads, d] buffer: back to rows for free
+        parts.append(F.scaled_dot_product_attention(q, k, v, scale=scale).transpose(1, 2).reshape(count * length, -1))
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
 class UnpaddedEncoder:
