@@ -92,13 +92,18 @@ def _check_texts(texts: Sequence[Any], start: int) -> None:
 
 
 def _batches(lengths: Sequence[int], max_tokens: int, max_items: int) -> list[list[int]]:
-    """Window indices sorted by length, cut where a batch would pass ``max_tokens`` real tokens or ``max_items``."""
+    """Window indices sorted by length, cut where a batch would pass ``max_tokens`` real tokens or ``max_items``.
+
+    A batch also ends at a change of length once it holds a quarter of the budget: most batches then hold one
+    length, so attention is a single SDPA call on views of q/k/v, and only sparse lengths share a batch.
+    """
     order = sorted(range(len(lengths)), key=lengths.__getitem__)
     out: list[list[int]] = []
     batch: list[int] = []
     tokens = 0
     for i in order:
-        if batch and (tokens + lengths[i] > max_tokens or len(batch) >= max_items):
+        new_length = batch and lengths[i] != lengths[batch[-1]] and 4 * tokens >= max_tokens
+        if batch and (new_length or tokens + lengths[i] > max_tokens or len(batch) >= max_items):
             out.append(batch)
             batch, tokens = [], 0
         batch.append(i)
