@@ -58,7 +58,8 @@ def minilm_folder() -> Path:
 
 def _quiet_import(name: str):  # noqa: ANN202 - a module or None
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        quiet = contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO())
+        with warnings.catch_warnings(), quiet[0], quiet[1]:
             warnings.simplefilter("ignore")
             return importlib.import_module(name)
     except BaseException:  # noqa: BLE001 - a module that cannot load here is skipped
@@ -204,7 +205,8 @@ def check_agreement(variants: dict) -> dict:
     for name, out in outputs.items():
         cos = _cosines(out, reference)
         agreement[name] = {"min_cosine": float(cos.min()), "max_abs_diff": float(abs(out - reference).max())}
-        print(f"agreement {name:<28} min cosine {cos.min():.7f}  max|diff| {abs(out - reference).max():.1e}", flush=True)
+        print(f"agreement {name:<28} min cosine {cos.min():.7f}  max|diff| {agreement[name]['max_abs_diff']:.1e}",
+              flush=True)
     goals = {"ours fp32": 0.99999, "ours bf16": 0.999}
     for name, floor in goals.items():
         if agreement[name]["min_cosine"] < floor:
@@ -266,7 +268,8 @@ def report_encode(texts, gflop, wall, cpu, ceiling, agreement) -> dict:  # noqa:
 # ---------------------------------------------------------------------------------------------------- profile
 _FAMILIES = {
     "GEMM (linears)": ("aten::addmm", "aten::mm", "aten::bmm"),
-    "attention (SDPA)": ("aten::_scaled_dot_product_flash_attention_for_cpu", "aten::_scaled_dot_product_attention_math"),
+    "attention (SDPA)": ("aten::_scaled_dot_product_flash_attention_for_cpu",
+                         "aten::_scaled_dot_product_attention_math"),
     "layer norm": ("aten::native_layer_norm",),
     "activation (gelu)": ("aten::gelu",),
     "residual adds": ("aten::add_", "aten::add"),
@@ -347,10 +350,12 @@ def bench_predict(texts: list[str], rounds: int) -> dict:
     for r in range(rounds):
         for name, fn in (("ours", run_ours), ("transformers", run_ref))[:: 1 if r % 2 == 0 else -1]:
             times[name].append(_timed(fn)[1])
-    line, ratio = _ratio_line("predict 8 texts of 16-512 tokens: transformers / ours", times["transformers"], times["ours"])
+    line, ratio = _ratio_line("predict 8 texts of 16-512 tokens: transformers / ours", times["transformers"],
+                              times["ours"])
     print(f"{line}; ours {statistics.median(times['ours']) * 1e3:.0f} ms, transformers "
           f"{statistics.median(times['transformers']) * 1e3:.0f} ms; max|diff| at real positions {diff:.1e}")
-    return {"speedup_median": ratio, "max_abs_diff": diff, "ms": {k: statistics.median(v) * 1e3 for k, v in times.items()}}
+    ms = {k: statistics.median(v) * 1e3 for k, v in times.items()}
+    return {"speedup_median": ratio, "max_abs_diff": diff, "ms": ms}
 
 
 # ---------------------------------------------------------------------------------------------------- memory

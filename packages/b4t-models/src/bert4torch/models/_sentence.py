@@ -203,8 +203,9 @@ class SentenceEncoder:
             raise FileNotFoundError(f"{folder} has no vocab.txt or tokenizer.json (a WordPiece vocabulary)")
         defaults = _folder_defaults(folder)
         model_type = str((_read_json(folder / "config.json") or {}).get("model_type", "bert"))
-        self.model = build_transformer_model(checkpoint_path=folder, model=model_type if model_type in MODELS else "bert",
-                                             with_pool=_has_pooler(folder), add_trainer=False).eval()
+        family = model_type if model_type in MODELS else "bert"
+        self.model = build_transformer_model(checkpoint_path=folder, model=family, with_pool=_has_pooler(folder),
+                                             add_trainer=False).eval()
         if device is not None:
             self.model.to(device)
         if reason := unpadded_support(self.model):

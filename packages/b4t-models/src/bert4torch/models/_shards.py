@@ -60,8 +60,8 @@ def _find_shards(out_path: Path, world_size: int | None) -> list[Path]:
     found = {int(m[1]): int(m[2]) for p in out_path.parent.iterdir() if (m := pattern.fullmatch(p.name))}
     worlds = {w for w in found.values() if world_size is None or w == world_size}
     if len(worlds) != 1:
-        raise FileNotFoundError(f"no single set of shards for {out_path} (found world sizes {sorted(set(found.values()))});"
-                                " pass world_size")
+        raise FileNotFoundError(f"no single set of shards for {out_path} (found world sizes "
+                                f"{sorted(set(found.values()))}); pass world_size")
     world = worlds.pop()
     missing = [r for r in range(world) if found.get(r) != world]
     if missing:

@@ -310,7 +310,8 @@ class UnpaddedEncoder:
         """The embedding stage on packed tokens: word + segment + position, LayerNorm, projection."""
         x = F.embedding(packed.token_ids, self.word)
         if self.segment is not None:
-            x = x + (F.embedding(packed.segment_ids, self.segment) if packed.segment_ids is not None else self.segment[0])
+            segments = packed.segment_ids
+            x = x + (F.embedding(segments, self.segment) if segments is not None else self.segment[0])
         x = x + F.embedding(packed.position_ids, self.position)
         if self.emb_norm is not None:
             weight, bias, eps = self.emb_norm
@@ -368,19 +369,29 @@ def _cached_encoder(model: nn.Module) -> UnpaddedEncoder:
     return hit[1]
 
 
+def _token_and_segment_ids(model: nn.Module, inputs: Any) -> tuple[Tensor, Tensor | None] | None:
+    """``[token_ids(, segment_ids)]`` as the model reads them, or None for inputs this path does not take."""
+    items = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if not items or len(items) > 1 + (model.segment_vocab_size > 0) or model.custom_position_ids:
+        return None
+    token_ids = items[0]
+    if not isinstance(token_ids, Tensor) or token_ids.is_floating_point() or token_ids.dim() != 2:
+        return None
+    return token_ids, items[1] if len(items) > 1 else None
+
+
 def predict_unpadded(model: nn.Module, inputs: Any, return_all: int | None = None) -> Any:
     """``model.predict(inputs)`` through the packed path: the same outputs at every real position.
 
-    Padding is where ``token_ids == model.token_pad_ids``. Outputs at padded positions are computed from zero
-    hidden states (the padded forward gives other, meaningless values there). Falls back to ``model.predict`` for
-    models :func:`unpadded_support` refuses.
+    Padding is where ``token_ids == model.token_pad_ids``. The model's own output stage (``apply_final_layers``:
+    pooler, MLM, NSP) runs on the unpacked hidden states, which are zero at padded positions (the padded forward
+    gives other, meaningless values there). Models :func:`unpadded_support` refuses, and inputs other than
+    ``[token_ids(, segment_ids)]``, go to ``model.predict``.
     """
-    if unpadded_support(model) is not None:
+    ids = _token_and_segment_ids(model, inputs) if unpadded_support(model) is None else None
+    if ids is None:
         return model.predict(inputs, return_all)
-    parts = model._split_inputs(inputs) if isinstance(model, BERT_BASE) else None
-    token_ids, segment_ids = parts["token_ids"], parts["segment_ids"]
-    if token_ids.is_floating_point():
-        return model.predict(inputs, return_all)
+    token_ids, segment_ids = ids
     keep = token_ids != model.token_pad_ids
     positions = None
     if getattr(model, "roberta_position_ids", False):
