@@ -168,6 +168,10 @@ class _LayerPlan:
     act: Any
 
 
+# oneDNN (the bf16/fp16 matmuls on CPU) keeps a primitive per input shape: rounding the rows of a batch up to a
+# multiple of this keeps the set of shapes, and so the memory, bounded (fp32 runs through MKL, which keeps nothing)
+ROW_BUCKET = 256
+
 # families whose forward the packed path reproduces (class names; subclasses must not change the hooks below)
 _FAMILIES = ("BERT", "Encoder", "RoBERTa", "ALBERT", "ALBERT_Unshared", "ELECTRA", "ERNIE")
 _HOOKS = ("apply_on_layer_begin", "apply_on_layer_end", "compute_attention_bias", "build_attention_mask")
@@ -266,6 +270,9 @@ def varlen_attention(qkv: Tensor, runs: Sequence[tuple[int, int, int]], heads: i
         v = block[..., 2 * dq:].view(count, length, heads, value_size).transpose(1, 2)
         # the CPU kernel returns a transposed view of a [count, length, heads, d] buffer: back to rows for free
         parts.append(F.scaled_dot_product_attention(q, k, v, scale=scale).transpose(1, 2).reshape(count * length, -1))
+    spare = qkv.shape[0] - sum(part.shape[0] for part in parts)
+    if spare:  # the rows that round a bf16 batch up (see UnpaddedEncoder.forward)
+        parts.append(qkv.new_zeros(spare, heads * value_size))
     return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
@@ -342,6 +349,9 @@ class UnpaddedEncoder:
         """
         with torch.inference_mode():
             x = self.embed(packed)
+            rows = x.shape[0]
+            if self.dtype in (torch.bfloat16, torch.float16) and rows % ROW_BUCKET:
+                x = torch.cat([x, x.new_zeros(ROW_BUCKET - rows % ROW_BUCKET, x.shape[1])])
             wanted = set(keep_layers) if keep_layers is not None else {len(self.layers)}
             wanted = {i % (len(self.layers) + 1) for i in wanted}
             kept = {0: x} if 0 in wanted else {}
@@ -349,7 +359,7 @@ class UnpaddedEncoder:
                 x = self.layer(plan, x, packed.runs)
                 if i in wanted:
                     kept[i] = x
-            return [kept[i] for i in sorted(kept)]
+            return [kept[i][:rows] for i in sorted(kept)]
 
     __call__ = forward
 
