@@ -170,7 +170,7 @@ class _LayerPlan:
 
 # oneDNN (the bf16/fp16 matmuls on CPU) keeps a primitive per input shape: rounding the rows of a batch up to a
 # multiple of this keeps the set of shapes, and so the memory, bounded (fp32 runs through MKL, which keeps nothing)
-ROW_BUCKET = 256
+ROW_BUCKET = 128
 
 # families whose forward the packed path reproduces (class names; subclasses must not change the hooks below)
 _FAMILIES = ("BERT", "Encoder", "RoBERTa", "ALBERT", "ALBERT_Unshared", "ELECTRA", "ERNIE")
