@@ -24,6 +24,8 @@ EXPECTED_ALL_MODELS = [
     "GPT2Config", "GPT2MLConfig", "LlamaConfig", "NezhaConfig", "Qwen2Config", "RobertaConfig", "RoFormerConfig",
     "RoFormerV2Config", "T5Config", "T5v11Config", "MT5v11Config", "TransformerConfig", "TransformerXLConfig",
     "UIEConfig", "XLNetConfig", "KVCache", "DecoderCache",
+    # text in, vectors out
+    "SentenceEncoder", "UnpaddedEncoder", "merge_shards", "predict_unpadded", "unpadded_support",
 ]
 EXPECTED_ALL_LAYERS = [
     "BERT_WHITENING", "BertEmbeddings", "BertLayer", "CRF", "ConvLayer", "EfficientGlobalPointer", "GatedAttentionUnit",

@@ -6,6 +6,9 @@ resolve to ``bert4torch.trainer.BaseModel`` when b4t-trainer is installed, and o
 ``pip install b4t-trainer``.
 
 Loading is strict: see ``WeightLoadingError``, ``CheckpointError``, ``ConfigError`` and ``LoadReport``.
+
+Text in, vectors out: ``SentenceEncoder`` (needs b4t-tokenizers, the ``tokenizers`` extra), the padding-free forward
+of the BERT-style families (``UnpaddedEncoder``, ``predict_unpadded``, ``unpadded_support``) and ``merge_shards``.
 """
 
 from __future__ import annotations
@@ -42,6 +45,11 @@ _LAZY_CLASSES.update({
     "T5Config": "t5", "T5v11Config": "t5", "MT5v11Config": "t5", "TransformerConfig": "transformer",
     "TransformerXLConfig": "transformer_xl", "UIEConfig": "uie", "XLNetConfig": "xlnet",
     "KVCache": "_cache", "DecoderCache": "_cache",
+})
+# text in, vectors out: the sentence encoder, its padding-free forward and the shard merge of multi-process runs
+_LAZY_CLASSES.update({
+    "SentenceEncoder": "_sentence", "merge_shards": "_shards", "UnpaddedEncoder": "_unpadded",
+    "predict_unpadded": "_unpadded", "unpadded_support": "_unpadded",
 })
 
 # the original's models.py exposed the trainer classes; they now live in b4t-trainer and resolve lazily

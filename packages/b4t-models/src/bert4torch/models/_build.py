@@ -3,8 +3,8 @@
 Contract:
 
 * ``config_path`` is an HF ``config.json`` (as is), an original bert4torch config, a folder holding one, or None
-  (then every option comes from keywords). Keyword options override the file. Unknown options raise
-  ``ConfigError`` naming the closest valid option (see ``_config``). A ``"model"`` key in the file selects the
+  (then the config of a ``checkpoint_path`` folder that holds one, else every option comes from keywords). Keyword
+  options override the file. Unknown options raise ``ConfigError`` naming the closest valid option (see ``_config``). A ``"model"`` key in the file selects the
   family when ``model`` is left at its default.
 * ``model`` is a registered name (``_registry.MODELS``) or a class (a custom subclass of ``BERT_BASE``/``BERT``).
 * ``application='lm'|'unilm'`` wraps the class with ``LM_Mask``/``UniLM_Mask`` and switches ``with_mlm`` on
@@ -72,6 +72,11 @@ def _with_application(model_class: type[ModelBase], model: Any, application: str
     return model_class
 
 
+def _folder_with_config(path: Any) -> bool:
+    return isinstance(path, (str, os.PathLike)) and any(
+        os.path.isfile(os.path.join(path, name)) for name in ("bert4torch_config.json", "config.json"))
+
+
 def build_transformer_model(
     config_path: str | os.PathLike | None = None,
     checkpoint_path: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
@@ -84,7 +89,8 @@ def build_transformer_model(
     """Build a model of family ``model`` from ``config_path`` and load ``checkpoint_path`` strictly.
 
     Args:
-        config_path: HF ``config.json``, an original-style config, a folder, or None.
+        config_path: HF ``config.json``, an original-style config, a folder, or None (a ``checkpoint_path``
+            folder's config, if it has one).
         checkpoint_path: ``.safetensors``/``.bin``/``.pt`` file, list of shards, shard index json, folder, or None.
         model: family name (see ``bert4torch.models.MODELS``) or a model class.
         application: ``'encoder'``, ``'lm'`` (causal mask) or ``'unilm'`` (UniLM mask).
@@ -102,6 +108,8 @@ def build_transformer_model(
         WeightLoadingError: missing/unexpected/mis-shaped weights (unless ``ignore_invalid_weights=True``).
         CheckpointError: unreadable checkpoint.
     """
+    if config_path is None and _folder_with_config(checkpoint_path):
+        config_path = checkpoint_path  # an HF-format folder: its config.json sits beside the weights
     configs: dict[str, Any] = read_config_file(config_path) if config_path is not None else {}
     file_model = configs.pop("model", None)
     if isinstance(model, str) and model == "bert" and isinstance(file_model, str):
