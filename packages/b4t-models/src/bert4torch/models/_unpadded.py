@@ -19,7 +19,6 @@ positions).
 
 from __future__ import annotations
 
-import math
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,9 +29,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bert4torch.activations import get_activation
-from bert4torch.layers import BertLayer, LayerNorm, create_position_ids_from_input_ids
+from bert4torch.layers import POST_NORM, BertLayer, LayerNorm, create_position_ids_from_input_ids
 
-from ._base import BERT_BASE
+from ._encoder import BERT_BASE
 
 __all__ = ["PackedTokens", "UnpaddedEncoder", "pack_padded", "pack_sequences", "predict_unpadded", "unpadded_support"]
 
@@ -188,6 +187,8 @@ def _plain_norm(norm: Any) -> str | None:
 def _layer_support(layer: nn.Module) -> str | None:
     if type(layer).forward is not BertLayer.forward:
         return f"layer class {type(layer).__name__} has its own forward"
+    if layer.norms != POST_NORM or layer.crossAttention is not None:
+        return "only post-norm layers without cross-attention are handled"
     att = layer.multiHeadAttention
     if getattr(att, "p_bias", None) is not None or getattr(att, "return_attention_scores", False):
         return f"attention p_bias={att.p_bias!r} is not handled"
@@ -245,7 +246,7 @@ def _layer_plan(layer: nn.Module, act: Any, dtype: torch.dtype) -> _LayerPlan:
         ffn1_weight=cast(ffn.intermediateDense.weight), ffn1_bias=cast(ffn.intermediateDense.bias),
         ffn2_weight=cast(ffn.outputDense.weight), ffn2_bias=cast(ffn.outputDense.bias),
         ln2=_norm_params(layer.layerNorm2, dtype), heads=att.num_attention_heads, key_size=key_size,
-        value_size=att.attention_head_size, scale=1.0 / math.sqrt(key_size) if att.attention_scale else 1.0,
+        value_size=att.attention_head_size, scale=att.scale,
         act=getattr(ffn, "intermediate_act_fn", None) or act,
     )
 
