@@ -10,6 +10,8 @@ objects, so threads may share one model.
 
 from __future__ import annotations
 
+import inspect
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -18,8 +20,9 @@ import torch
 from torch import Tensor
 
 from ._beam import BeamOptions, beam_search
-from ._processors import ProcessOptions, check_top_k, check_top_p, process
-from ._runner import Runner, check_has_cache, is_encoder_decoder
+from ._processors import ProcessOptions, check_temperature, check_top_k, check_top_p, process, sample, top_k_limit
+from ._runner import Decoding, Runner, check_has_cache, is_encoder_decoder
+from ._static import StaticRunner, family_of
 
 
 class CachedLM(Protocol):
@@ -90,22 +93,55 @@ def _check_beams(num_beams: int, num_return_sequences: int, do_sample: bool, ear
                          f"{num_return_sequences}: greedy decoding returns one sequence per row")
     if num_beams > 1 and do_sample:
         raise ValueError("beam sampling (num_beams > 1 with do_sample=True) is not supported: choose one")
-    if early_stopping not in (True, False, "never"):
+    if not (isinstance(early_stopping, bool) or early_stopping == "never"):
         raise ValueError(f"early_stopping must be True, False or 'never': got {early_stopping!r}")
 
 
 def _check_sampling(do_sample: bool, temperature: float, top_k: int | None, top_p: float | None,
                     repetition_penalty: float, no_repeat_ngram_size: int, min_new_tokens: int) -> None:
-    if do_sample and not (isinstance(temperature, (int, float)) and temperature > 0):
-        raise ValueError(f"temperature must be > 0 when sampling: got {temperature!r} (for greedy use do_sample=False)")
-    check_top_k(top_k or None)
+    if do_sample:
+        check_temperature(temperature, "when sampling; for greedy decoding use do_sample=False")
+    elif isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
+        raise ValueError(f"temperature must be a number (it is used when do_sample=True): got {temperature!r}")
+    check_top_k(top_k_limit(top_k))
     check_top_p(top_p)
-    if not (isinstance(repetition_penalty, (int, float)) and repetition_penalty > 0):
-        raise ValueError(f"repetition_penalty must be > 0 (1.0: none): got {repetition_penalty!r}")
+    if isinstance(repetition_penalty, bool) or not isinstance(repetition_penalty, (int, float)) or not (
+            0 < repetition_penalty < math.inf):
+        raise ValueError(f"repetition_penalty must be a finite number > 0 (1.0: none): got {repetition_penalty!r}")
     if isinstance(no_repeat_ngram_size, bool) or not isinstance(no_repeat_ngram_size, int) or no_repeat_ngram_size < 0:
         raise ValueError(f"no_repeat_ngram_size must be an int >= 0 (0: none): got {no_repeat_ngram_size!r}")
     if isinstance(min_new_tokens, bool) or not isinstance(min_new_tokens, int) or min_new_tokens < 0:
         raise ValueError(f"min_new_tokens must be an int >= 0: got {min_new_tokens!r}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_options(a: dict[str, Any]) -> None:
+    """The arguments that only need a type or a range: each error names its argument."""
+    if not _is_int(a["max_new_tokens"]) or a["max_new_tokens"] < 1:
+        raise ValueError(f"max_new_tokens must be an int >= 1: got {a['max_new_tokens']!r}")
+    for name in ("do_sample", "use_cache"):
+        if not isinstance(a[name], bool):
+            raise ValueError(f"{name} must be True or False: got {a[name]!r}")
+    for name in ("pad_token_id", "decoder_start_token_id"):
+        if a[name] is not None and (not _is_int(a[name]) or a[name] < 0):
+            raise ValueError(f"{name} must be a token id (an int >= 0) or None: got {a[name]!r}")
+    penalty = a["length_penalty"]
+    if isinstance(penalty, bool) or not isinstance(penalty, (int, float)) or not math.isfinite(penalty):
+        raise ValueError(f"length_penalty must be a finite number (1.0: none): got {penalty!r}")
+    if a["generator"] is not None and not isinstance(a["generator"], torch.Generator):
+        raise ValueError(f"generator must be a torch.Generator or None: got {type(a['generator']).__name__}")
+
+
+def _check_vocabulary(model: Any, input_ids: Tensor) -> None:
+    """Token ids must index the model's vocabulary (its embedding would fail with an opaque IndexError)."""
+    low, high = int(input_ids.min()), int(input_ids.max())
+    vocab = getattr(getattr(model, "config", None), "vocab_size", None)
+    if low < 0 or (_is_int(vocab) and high >= vocab):
+        bound = f"[0, {vocab})" if _is_int(vocab) else ">= 0"
+        raise ValueError(f"input_ids must be token ids in {bound}: got ids from {low} to {high}")
 
 
 def _end_ids(eos_token_id: int | Sequence[int] | None, device: torch.device) -> Tensor | None:
@@ -130,12 +166,18 @@ def _start_id(model: Any, given: int | None) -> int:
     return int(start)
 
 
+# numeric options where None means the default, as in ``transformers``' GenerationConfig
+_UNSET = {"temperature": 1.0, "repetition_penalty": 1.0, "length_penalty": 1.0, "no_repeat_ngram_size": 0,
+          "min_new_tokens": 0}
+
+
 def _request(model: Any, input_ids: Tensor, a: dict[str, Any]) -> _Request:
     """Validate the arguments of :func:`generate` (``a``: its keyword arguments) into a request."""
+    a = {**a, **{name: value for name, value in _UNSET.items() if a[name] is None}}
     check_has_cache(model)
     mask = _check_ids(input_ids, a["attention_mask"])
-    if isinstance(a["max_new_tokens"], bool) or not isinstance(a["max_new_tokens"], int) or a["max_new_tokens"] < 1:
-        raise ValueError(f"max_new_tokens must be an int >= 1: got {a['max_new_tokens']!r}")
+    _check_vocabulary(model, input_ids)
+    _check_options(a)
     _check_beams(a["num_beams"], a["num_return_sequences"], a["do_sample"], a["early_stopping"])
     _check_sampling(a["do_sample"], a["temperature"], a["top_k"], a["top_p"], a["repetition_penalty"],
                     a["no_repeat_ngram_size"], a["min_new_tokens"])
@@ -146,7 +188,7 @@ def _request(model: Any, input_ids: Tensor, a: dict[str, Any]) -> _Request:
     processors = ProcessOptions(
         repetition_penalty=a["repetition_penalty"], no_repeat_ngram_size=a["no_repeat_ngram_size"],
         min_new_tokens=a["min_new_tokens"], eos=eos, do_sample=a["do_sample"], temperature=a["temperature"],
-        top_k=a["top_k"] or None, top_p=a["top_p"],
+        top_k=top_k_limit(a["top_k"]), top_p=a["top_p"],
     )
     beams = BeamOptions(num_beams=a["num_beams"], length_penalty=float(a["length_penalty"]),
                         early_stopping=a["early_stopping"], num_return_sequences=a["num_return_sequences"],
@@ -156,14 +198,21 @@ def _request(model: Any, input_ids: Tensor, a: dict[str, Any]) -> _Request:
                     generator=a["generator"], use_cache=a["use_cache"], processors=processors, beams=beams)
 
 
-def _start(req: _Request) -> tuple[Runner, Tensor, Tensor, Tensor | None]:
+def _start(req: _Request) -> tuple[Decoding, Tensor, Tensor, Tensor | None]:
     """Run the prompt: the runner, the prompt's last logits, what the processors see first and its left padding."""
-    runner = Runner(req.model, seq2seq=req.start_id is not None, use_cache=req.use_cache)
-    if req.start_id is None:
+    seq2seq = req.start_id is not None
+    family = family_of(req.model) if req.use_cache else None
+    if seq2seq:
+        first = torch.full((req.input_ids.shape[0], 1), req.start_id, dtype=torch.long, device=req.input_ids.device)
+        padding, source = None, req.input_ids
+    else:
+        first, source = req.input_ids, None
         padding = (req.attention_mask != 0).int().argmax(dim=1)
-        return runner, runner.start(req.input_ids, req.attention_mask), req.input_ids, padding
-    first = torch.full((req.input_ids.shape[0], 1), req.start_id, dtype=torch.long, device=req.input_ids.device)
-    return runner, runner.start(first, req.attention_mask, source=req.input_ids), first, None
+    if family is not None:
+        runner: Decoding = StaticRunner(req.model, family, seq2seq, first.shape[1] + req.max_new_tokens)
+    else:
+        runner = Runner(req.model, seq2seq=seq2seq, use_cache=req.use_cache)
+    return runner, runner.start(first, req.attention_mask, source=source), first, padding
 
 
 @torch.inference_mode()
@@ -180,7 +229,7 @@ def _steps(req: _Request) -> Iterator[Tensor]:
     for step in range(req.max_new_tokens):
         scores = process(logits, sequences, new_len=step, options=req.processors, skip=padding)
         if req.processors.do_sample:
-            next_ids = torch.multinomial(scores.softmax(dim=-1), 1, generator=req.generator).squeeze(1)
+            next_ids = sample(scores, req.processors.top_k, req.processors.top_p, req.generator)
         else:
             next_ids = scores.argmax(dim=-1)
         next_ids = next_ids.masked_fill(finished, req.pad)
@@ -190,7 +239,8 @@ def _steps(req: _Request) -> Iterator[Tensor]:
             if bool(finished.all()):
                 return
         if step + 1 < req.max_new_tokens:
-            sequences = torch.cat([sequences, next_ids[:, None]], dim=1)
+            if req.processors.uses_sequences:
+                sequences = torch.cat([sequences, next_ids[:, None]], dim=1)
             logits = runner.step(next_ids)
 
 
@@ -247,25 +297,40 @@ def generate(
     return torch.stack(list(_steps(req)), dim=1)
 
 
+def _keyword_arguments(options: dict[str, Any], caller: str) -> dict[str, Any]:
+    """``options`` completed with :func:`generate`'s defaults; a name ``generate`` does not take is a TypeError."""
+    unknown = sorted(set(options) - set(_GENERATE_DEFAULTS))
+    if unknown:
+        raise TypeError(f"{caller}() got an unexpected keyword argument {unknown[0]!r} (it takes generate()'s "
+                        "keyword arguments)")
+    return {**_GENERATE_DEFAULTS, **options}
+
+
+_GENERATE_SIGNATURE = inspect.signature(generate)
+_GENERATE_DEFAULTS = {name: p.default for name, p in _GENERATE_SIGNATURE.parameters.items()
+                      if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is not inspect.Parameter.empty}
+
+
 @torch.inference_mode()
-def stream_generate(
-    model: CachedLM, input_ids: Tensor, *, max_new_tokens: int, attention_mask: Tensor | None = None,
-    num_beams: int = 1, length_penalty: float = 1.0, early_stopping: bool | str = False, num_return_sequences: int = 1,
-    do_sample: bool = False, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-    repetition_penalty: float = 1.0, no_repeat_ngram_size: int = 0, min_new_tokens: int = 0,
-    eos_token_id: int | Sequence[int] | None = None, pad_token_id: int | None = None,
-    decoder_start_token_id: int | None = None, generator: torch.Generator | None = None, use_cache: bool = True,
-) -> Iterator[Tensor]:
+def stream_generate(model: CachedLM, input_ids: Tensor, *, max_new_tokens: int, **options: Any) -> Iterator[Tensor]:
     """:func:`generate` one step at a time: yield each step's ``[batch * num_return_sequences]`` new tokens.
 
-    The arguments are those of :func:`generate` (greedy decoding and sampling; beams are not streamable, since a
-    beam's earlier tokens may change); the yielded steps stacked on dim 1 are exactly what :func:`generate` returns.
-    Arguments are checked before the first step is made.
+    The keyword arguments are those of :func:`generate` (greedy decoding and sampling; beams are not streamable,
+    since a beam's earlier tokens may change); the yielded steps stacked on dim 1 are exactly what :func:`generate`
+    returns. Arguments are checked before the first step is made.
 
     Raises:
         ValueError: ``num_beams`` > 1, or any argument :func:`generate` refuses.
+        TypeError: a keyword argument :func:`generate` does not take.
     """
-    req = _request(model, input_ids, dict(locals()))
+    arguments = _keyword_arguments(options, "stream_generate")
+    req = _request(model, input_ids, {**arguments, "max_new_tokens": max_new_tokens})
     if req.beams.num_beams > 1:
-        raise ValueError(f"stream_generate streams greedy decoding and sampling: num_beams must be 1, got {num_beams}")
+        raise ValueError(f"stream_generate streams greedy decoding and sampling: num_beams must be 1, got "
+                         f"{req.beams.num_beams}")
     return _steps(req)
+
+
+# help() and IDEs show generate()'s keyword arguments, which are the ones accepted
+stream_generate.__signature__ = _GENERATE_SIGNATURE.replace(  # type: ignore[attr-defined]
+    return_annotation=Iterator[Tensor])
