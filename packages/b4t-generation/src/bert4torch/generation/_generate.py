@@ -147,8 +147,8 @@ def _check_vocabulary(model: Any, input_ids: Tensor) -> None:
 def _end_ids(eos_token_id: int | Sequence[int] | None, device: torch.device) -> Tensor | None:
     if eos_token_id is None:
         return None
-    ids = [eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id)
-    if not ids or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in ids):
+    ids = [eos_token_id] if isinstance(eos_token_id, int) else eos_token_id
+    if not isinstance(ids, (list, tuple)) or not ids or not all(_is_int(i) and i >= 0 for i in ids):
         raise ValueError(f"eos_token_id must be a token id or a non-empty list of them: got {eos_token_id!r}")
     return torch.tensor(ids, dtype=torch.long, device=device)
 

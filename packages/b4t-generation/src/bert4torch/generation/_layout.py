@@ -43,16 +43,8 @@ def _arrange(linears: Sequence[nn.Linear]) -> tuple[Tensor, Tensor | None]:
                               for lin in linears])
 
 
-def decode_linear(x: Tensor, *linears: nn.Linear) -> Tensor:
-    """``cat([lin(x) for lin in linears], -1)`` for the few rows of a decoding step (inference only).
-
-    Args:
-        x: ``[..., in_features]``, read by every linear.
-        linears: linears with the same ``in_features``, dtype and device.
-
-    Returns:
-        ``[..., sum(out_features)]``.
-    """
+def arranged(*linears: nn.Linear) -> tuple[Tensor, Tensor | None]:
+    """The weights and bias of ``linears`` laid out for :func:`decode_linear` (built once, then kept)."""
     ids, key = tuple(id(lin) for lin in linears), _key(linears)
     hit = _ARRANGED.get(linears[0], {}).get(ids)
     if hit is None or hit[0] != key:
@@ -61,12 +53,25 @@ def decode_linear(x: Tensor, *linears: nn.Linear) -> Tensor:
             hit = groups.get(ids)
             if hit is None or hit[0] != key:
                 hit = groups[ids] = (key, *_arrange(linears))
-    _, weight, bias = hit
-    flat = x.reshape(-1, x.shape[-1])
+    return hit[1], hit[2]
+
+
+def decode_linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """``cat([lin(x) for lin in linears], -1)`` for the few rows of a decoding step, given ``arranged(*linears)``.
+
+    Args:
+        x: ``[..., in_features]``, read by every linear.
+        weight: the arranged weight (``[in, out]`` in float32, else ``[out, in]``).
+        bias: the arranged bias, or None.
+
+    Returns:
+        ``[..., sum(out_features)]``.
+    """
+    flat = x if x.dim() == 2 else x.reshape(-1, x.shape[-1])
     if weight.dtype == torch.float32:
         out = flat @ weight if bias is None else torch.addmm(bias, flat, weight)
     elif flat.shape[0] == 1:
         out = (weight @ flat[0] if bias is None else torch.addmv(bias, weight, flat[0]))[None]
     else:
         out = (weight @ flat.t() if bias is None else torch.addmm(bias[:, None], weight, flat.t())).t()
-    return out.reshape(*x.shape[:-1], out.shape[-1])
+    return out if x.dim() == 2 else out.reshape(*x.shape[:-1], out.shape[-1])

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._layout import decode_linear
+from ._layout import arranged, decode_linear
 from ._runner import Runner
 
 # torch >= 2.5 lets SDPA share key/value heads across query heads without copying them
@@ -36,11 +36,12 @@ class Family:
         decoder: ``model -> the module holding the decoder stack`` (the model, or its ``decoder``).
         layers: the attribute of the decoder holding the ``nn.ModuleList`` of blocks.
         block_class: the class name every block must have (another block class may be wired otherwise).
-        embed: ``(decoder, ids [rows, 1], positions [rows, 1]) -> [rows, 1, hidden]``.
+        embed: ``(decoder, ids [rows], positions [rows]) -> [rows, hidden]`` (a step has no length axis).
         block: ``(layer, x, run, i) -> x``; ``run`` is the :class:`StaticRunner`, ``i`` the layer index, for
             ``run.attend(i, attention, x)``, ``run.cross(i, attention, x)`` and ``run.linear(x, *linears)``.
         head: ``(decoder, x, linear) -> logits``.
-        rotary: ``(decoder, positions [rows, 1], dtype) -> (cos, sin)`` for rotary families.
+        rotary: ``(decoder, positions [rows], dtype) -> (cos, sin)``, each ``[rows, head_dim]``, for rotary
+            families.
         position_bias: ``(decoder, capacity) -> [1, heads, 1, capacity]``, the self-attention bias of the last of
             ``capacity`` positions against all of them (relative-position families).
     """
@@ -177,10 +178,10 @@ class StaticRunner:
         self.bias: Tensor | None = None  # [rows, 1, 1, capacity] hides left padding; None when there is none
         self.cross_bias: Tensor | None = None  # [rows, 1, 1, src_len] hides the source's padding
         self.position_bias: Tensor | None = None  # [1, heads, 1, capacity] (relative-position families)
-        self.positions: Tensor | None = None  # [rows, 1] the position id of each row's next token
+        self.positions: Tensor | None = None  # [rows] the position id of each row's next token
         self._rope: tuple[Tensor, Tensor] | None = None  # this step's (cos, sin) (rotary families)
         self.length = 0  # filled columns
-        self.linear: Callable[..., Tensor] = decode_linear
+        self._weights: dict[tuple[nn.Linear, ...], tuple[Tensor, Tensor | None]] = {}  # arranged once per call
 
     def start(self, first: Tensor, mask: Tensor, source: Tensor | None = None) -> Tensor:
         """Run the prompt through the model's ``forward`` (``Runner.start``) and move its cache into the buffers."""
@@ -196,7 +197,7 @@ class StaticRunner:
             self.cross_bias = _mask_bias(cache.encoder_mask, cache.encoder_mask.shape[1], dtype)
         if self.family.position_bias is not None:
             self.position_bias = self.family.position_bias(self.decoder, self.capacity).to(dtype)
-        self.positions = real.sum(dim=1, keepdim=True)
+        self.positions = real.sum(dim=1)
         self.length = width
         return logits
 
@@ -206,23 +207,31 @@ class StaticRunner:
         if self.length >= self.capacity:
             raise RuntimeError(f"the preallocated cache holds {self.capacity} positions: all are used")
         decoder, family = self.decoder, self.family
-        x = family.embed(decoder, next_ids[:, None], self.positions)
-        self._rope = family.rotary(decoder, self.positions, x.dtype) if family.rotary is not None else None
+        x = family.embed(decoder, next_ids, self.positions)  # [rows, hidden]: one token per row, no length axis
+        if family.rotary is not None:
+            cos, sin = family.rotary(decoder, self.positions, x.dtype)
+            self._rope = cos[:, None, None, :], sin[:, None, None, :]
         for i, layer in enumerate(self.layers):
             x = family.block(layer, x, self, i)
         self.length += 1
         self.positions = self.positions + 1
-        return family.head(decoder, x, self.linear)[:, -1, :].float()
+        return family.head(decoder, x, self.linear).float()
+
+    def linear(self, x: Tensor, *linears: nn.Linear) -> Tensor:
+        """``cat([lin(x) for lin in linears], -1)`` as one product (``_layout.py``)."""
+        weights = self._weights.get(linears)
+        if weights is None:
+            weights = self._weights[linears] = arranged(*linears)
+        return decode_linear(x, *weights)
 
     def attend(self, i: int, attn: Any, h: Tensor) -> Tensor:
         """Self-attention of layer ``i`` for one new token per row: write its key/value column, attend the prefix."""
         rows, heads, kv_heads, dim = h.shape[0], attn.num_heads, attn.num_kv_heads, attn.head_dim
         q, k, v = self.linear(h, attn.q, attn.k, attn.v).split([heads * dim, kv_heads * dim, kv_heads * dim], -1)
-        q = q.view(rows, 1, heads, dim).transpose(1, 2)
-        k = k.view(rows, 1, kv_heads, dim).transpose(1, 2)
-        v = v.view(rows, 1, kv_heads, dim).transpose(1, 2)
+        # [rows, heads * dim] -> [rows, heads, 1, dim]: with one query per row the heads need no transpose
+        q, k, v = q.view(rows, heads, 1, dim), k.view(rows, kv_heads, 1, dim), v.view(rows, kv_heads, 1, dim)
         if self._rope is not None:
-            cos, sin = self._rope[0].unsqueeze(1), self._rope[1].unsqueeze(1)
+            cos, sin = self._rope
             q, k = q * cos + _rotate_half(q) * sin, k * cos + _rotate_half(k) * sin
         end = self.length + 1
         self.keys[i][:, :, self.length:end] = k
@@ -235,7 +244,7 @@ class StaticRunner:
 
     def cross(self, i: int, attn: Any, h: Tensor) -> Tensor:
         """Cross-attention of layer ``i`` over the encoder output's keys/values cached by the prompt's run."""
-        q = self.linear(h, attn.q).view(h.shape[0], 1, attn.num_heads, attn.head_dim).transpose(1, 2)
+        q = self.linear(h, attn.q).view(h.shape[0], attn.num_heads, 1, attn.head_dim)
         return self._attention(attn, q, self.cross_keys[i], self.cross_values[i], self.cross_bias)
 
     def _attention(self, attn: Any, q: Tensor, keys: Tensor, values: Tensor, bias: Tensor | None) -> Tensor:
@@ -247,7 +256,7 @@ class StaticRunner:
             keys = keys.repeat_interleave(heads // kv_heads, dim=1)
             values = values.repeat_interleave(heads // kv_heads, dim=1)
         out = F.scaled_dot_product_attention(q, keys, values, attn_mask=bias, scale=attn.scale, **extra)
-        return self.linear(out.reshape(q.shape[0], 1, heads * q.shape[3]), attn.o)
+        return self.linear(out.reshape(q.shape[0], heads * q.shape[3]), attn.o)
 
     def reorder(self, index: Tensor) -> None:
         """Keep rows ``index`` (beam search): only the rows that take another row's place are copied, in place."""
