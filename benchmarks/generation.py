@@ -90,18 +90,19 @@ def compare(label: str, runs: dict[str, Run], rows: int, rounds: int, read: Call
         if read is not None:
             reads.append(min(_seconds(read) for _ in range(3)))
     rate = {name: rows * NEW / statistics.median(t) for name, t in times.items()}
-    ratios = [r / o for o, r in zip(times["ours"], times["transformers"])]
+    ratios = [r / o for o, r in zip(times["ours"], times["transformers"], strict=True)]
     result: dict[str, object] = {"label": label, "same_tokens": same, "tokens_per_s": rate,
                                  "ratio": statistics.median(ratios), "ratio_min": min(ratios),
                                  "ratio_max": max(ratios)}
     line = (f"{label:<30} ours {rate['ours']:6.1f} tok/s  transformers {rate['transformers']:6.1f}  "
             f"x{result['ratio']:.2f} ({min(ratios):.2f}-{max(ratios):.2f})")
     if "generic" in times:
-        before = [g / o for o, g in zip(times["ours"], times["generic"])]
+        before = [g / o for o, g in zip(times["ours"], times["generic"], strict=True)]
         result["vs_generic"] = statistics.median(before)
         line += f"  generic path {rate['generic']:6.1f} (ours x{result['vs_generic']:.2f})"
     if reads:
-        shares = [NEW * r / o for o, r in zip(times["ours"], reads)]  # ours rows*NEW/o tok/s, ceiling rows/r
+        # ours makes rows * NEW / o tokens/s, the ceiling is rows / r: the share is NEW * r / o
+        shares = [NEW * r / o for o, r in zip(times["ours"], reads, strict=True)]
         result["ceiling_share"] = statistics.median(shares)
         result["read_gb_s"] = bandwidth[0] / statistics.median(reads) / 1e9 if bandwidth else None
         line += f"  {result['ceiling_share']:4.0%} of the read ceiling ({result['read_gb_s']:.0f} GB/s measured)"

@@ -19,14 +19,14 @@ from hypothesis import strategies as st
 
 from bert4torch.generation import AutoRegressiveDecoder, filter_logits, generate, generate_text, stream_generate
 
-transformers = pytest.importorskip("transformers")
-build_transformer_model = pytest.importorskip("bert4torch.models").build_transformer_model
-
 VOCAB, EOS, POSITIONS = 32, 2, 24
 
 
 @pytest.fixture(scope="module")
 def gpt2(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A tiny GPT-2 saved by transformers and loaded by bert4torch (the tests that need a model skip without them)."""
+    transformers = pytest.importorskip("transformers")
+    build_transformer_model = pytest.importorskip("bert4torch.models").build_transformer_model
     torch.manual_seed(0)
     ref = transformers.GPT2LMHeadModel(transformers.GPT2Config(
         n_layer=2, n_embd=32, n_head=4, vocab_size=VOCAB, n_positions=POSITIONS, bos_token_id=1, eos_token_id=EOS))

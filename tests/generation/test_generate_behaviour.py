@@ -11,6 +11,7 @@ import torch
 
 from bert4torch.generation import AutoRegressiveDecoder, generate, generate_text, stream_generate
 from bert4torch.generation import stream_text
+from bert4torch.generation._static import family_of
 
 transformers = pytest.importorskip("transformers")
 build_transformer_model = pytest.importorskip("bert4torch.models").build_transformer_model
@@ -153,6 +154,47 @@ def test_encoder_decoder_start_id_comes_from_the_config(models) -> None:
     explicit = generate(models["t5.1.1"], ids, attention_mask=mask, max_new_tokens=6, decoder_start_token_id=0)
     other = generate(models["t5.1.1"], ids, attention_mask=mask, max_new_tokens=6, decoder_start_token_id=5)
     assert default.tolist() == explicit.tolist() != other.tolist()
+
+
+def test_the_preallocated_cache_serves_the_listed_families_in_eval_mode(models) -> None:
+    # the parity grid runs these families through it: a renamed class or block would fall back silently
+    assert all(family_of(models[name]) is not None for name in ("gpt2", "llama", "t5.1.1"))
+    models["gpt2"].train()
+    try:
+        assert family_of(models["gpt2"]) is None  # dropout: the model's own forward
+    finally:
+        models["gpt2"].eval()
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(num_beams=3, length_penalty=0.6)], ids=str)
+def test_t5_v1_0_with_its_tied_scaled_head_matches_transformers(tmp_path: Path, kw: dict) -> None:
+    torch.manual_seed(0)
+    ref = transformers.T5ForConditionalGeneration(transformers.T5Config(
+        vocab_size=VOCAB, d_model=32, d_kv=8, d_ff=37, num_layers=2, num_heads=4, feed_forward_proj="relu",
+        relative_attention_num_buckets=8, decoder_start_token_id=0, tie_word_embeddings=True, eos_token_id=EOS,
+        pad_token_id=PAD)).eval()
+    ref.save_pretrained(tmp_path)
+    ours = build_transformer_model(config_path=tmp_path, checkpoint_path=tmp_path, model="t5").eval()
+    ids, mask = prompts()
+    with torch.inference_mode():
+        theirs = ref.generate(ids, attention_mask=mask, max_new_tokens=10, min_new_tokens=10, eos_token_id=EOS,
+                              pad_token_id=PAD, do_sample=False, **kw)[:, 1:]
+    mine = generate(ours, ids, attention_mask=mask, max_new_tokens=10, min_new_tokens=10, eos_token_id=EOS, **kw)
+    assert mine.tolist() == theirs.tolist()
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(num_beams=3, num_return_sequences=2)], ids=str)
+def test_the_generic_transformer_decodes_the_same_with_and_without_cache(kw: dict) -> None:
+    torch.manual_seed(0)
+    model = build_transformer_model(model="transformer", vocab_size=VOCAB, src_vocab_size=VOCAB + 8, hidden_size=32,
+                                    num_hidden_layers=2, num_attention_heads=4, intermediate_size=37).eval()
+    ids, mask = prompts()
+    ids[0, -1] = VOCAB + 5  # an id of the source vocabulary only
+    outs = [generate(model, ids, attention_mask=mask, max_new_tokens=8, decoder_start_token_id=1, eos_token_id=EOS,
+                     use_cache=use_cache, **kw).tolist() for use_cache in (True, False)]
+    assert outs[0] == outs[1]
+    with pytest.raises(ValueError, match="decoder_start_token_id"):
+        generate(model, ids, attention_mask=mask, max_new_tokens=2)
 
 
 def test_use_states_models_reuse_their_cache_in_beam_search(models) -> None:

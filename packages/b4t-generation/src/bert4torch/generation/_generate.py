@@ -138,7 +138,8 @@ def _check_options(a: dict[str, Any]) -> None:
 def _check_vocabulary(model: Any, input_ids: Tensor) -> None:
     """Token ids must index the model's vocabulary (its embedding would fail with an opaque IndexError)."""
     low, high = int(input_ids.min()), int(input_ids.max())
-    vocab = getattr(getattr(model, "config", None), "vocab_size", None)
+    config = getattr(model, "config", None)
+    vocab = getattr(config, "src_vocab_size", None) or getattr(config, "vocab_size", None)  # the encoder's, if apart
     if low < 0 or (_is_int(vocab) and high >= vocab):
         bound = f"[0, {vocab})" if _is_int(vocab) else ">= 0"
         raise ValueError(f"input_ids must be token ids in {bound}: got ids from {low} to {high}")

@@ -6,9 +6,9 @@ weights hold, and beam search copies the whole cache again to reorder it. Here o
 runs through the model's ``forward`` once (``Runner.start``; its cache is copied into buffers sized for the whole
 generation), then each step writes one key/value column in place and attends over the filled prefix. A step calls
 the model's own submodules (embeddings, norms, activations, position tables) and multiplies by the weights of its
-``nn.Linear`` modules (``_layout.py``), so only the wiring of a block is written here, once per family in
-:data:`FAMILIES`; a model not listed there, or in training mode, keeps the generic path. The parity tests against
-``transformers`` run every listed family through this path.
+``nn.Linear`` modules with the kernel fastest on a few rows (``_layout.py``), so only the wiring of a block is
+written here, once per family in :data:`FAMILIES`; a model not listed there, or in training mode, keeps the generic
+path. The parity tests against ``transformers`` run every listed family through this path.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._layout import arranged, decode_linear
+from ._layout import arranged, rows_product
 from ._runner import Runner
 
 # torch >= 2.5 lets SDPA share key/value heads across query heads without copying them
@@ -218,11 +218,11 @@ class StaticRunner:
         return family.head(decoder, x, self.linear).float()
 
     def linear(self, x: Tensor, *linears: nn.Linear) -> Tensor:
-        """``cat([lin(x) for lin in linears], -1)`` as one product (``_layout.py``)."""
+        """``cat([lin(x) for lin in linears], -1)`` for the ``[rows, in]`` of a step (``_layout.py``)."""
         weights = self._weights.get(linears)
         if weights is None:
             weights = self._weights[linears] = arranged(*linears)
-        return decode_linear(x, *weights)
+        return rows_product(x, *weights)
 
     def attend(self, i: int, attn: Any, h: Tensor) -> Tensor:
         """Self-attention of layer ``i`` for one new token per row: write its key/value column, attend the prefix."""
