@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from ._processors import check_temperature, check_top_k, check_top_p, sample
+from ._processors import check_temperature, check_top_k, check_top_p, is_int, sample
 
 Inputs = Sequence[Any]
 Prediction = tuple[torch.Tensor, Any]
@@ -27,12 +27,8 @@ def _check_scores(scores: torch.Tensor) -> None:
                                  "overflow?); decoding never follows a NaN score")
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _check_min_ends(min_ends: int) -> None:
-    if not _is_int(min_ends) or min_ends < 1:
+    if not is_int(min_ends) or min_ends < 1:
         raise ValueError(f"min_ends must be an int >= 1 (how many end ids finish a sequence): got {min_ends!r}")
 
 
@@ -62,10 +58,10 @@ class AutoRegressiveDecoder:
     def __init__(self, start_id: int | None, end_id: int | None, maxlen: int, minlen: int = 1,
                  device: str | torch.device = "cpu") -> None:
         for name, value, low in (("maxlen", maxlen, 1), ("minlen", minlen, 0)):
-            if not _is_int(value) or value < low:
+            if not is_int(value) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}: got {value!r}")
         for name, value in (("start_id", start_id), ("end_id", end_id)):
-            if value is not None and (not _is_int(value) or value < 0):
+            if value is not None and (not is_int(value) or value < 0):
                 raise ValueError(f"{name} must be a token id (an int >= 0) or None: got {value!r}")
         self.start_id, self.end_id, self.maxlen, self.minlen = start_id, end_id, maxlen, minlen
         self.device = torch.device(device)
@@ -138,7 +134,7 @@ class AutoRegressiveDecoder:
         """
         if self.end_id is None:
             raise ValueError("beam_search needs an end_id: pass end_id=<the end token id> to the decoder")
-        if not _is_int(topk) or topk < 1:
+        if not is_int(topk) or topk < 1:
             raise ValueError(f"topk must be a positive int (the beam size): got {topk!r}")
         check_temperature(temperature, "1 keeps the model's scores; use topk=1 for greedy decoding")
         _check_min_ends(min_ends)
@@ -178,7 +174,7 @@ class AutoRegressiveDecoder:
         Returns:
             A list of ``n`` 1-D tensors of output ids, finished ones first.
         """
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        if not is_int(n) or n < 1:
             raise ValueError(f"n must be an int >= 1 (how many samples): got {n!r}")
         check_top_k(topk, name="topk")
         check_top_p(topp, name="topp")

@@ -13,16 +13,26 @@ from torch import Tensor
 _NEG_INF = float("-inf")
 
 
+def is_int(value: object) -> bool:
+    """An int and not a bool (``True`` is an int to Python, never a count or a token id here)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_real(value: object) -> bool:
+    """An int or a float and not a bool."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def top_k_limit(top_k: int | None) -> int | None:
     """``transformers``' ``top_k``: 0 means no limit, as None does (any other value is checked by check_top_k)."""
-    return None if isinstance(top_k, int) and not isinstance(top_k, bool) and top_k == 0 else top_k
+    return None if is_int(top_k) and top_k == 0 else top_k
 
 
 def check_top_k(top_k: int | None, vocab: int | None = None, name: str = "top_k") -> None:
     """Raise ValueError unless ``top_k`` is None or an int in ``[1, vocab]``."""
     if top_k is None:
         return
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+    if not is_int(top_k) or top_k < 1:
         raise ValueError(f"{name} must be a positive int (or None for no limit): got {top_k!r}")
     if vocab is not None and top_k > vocab:
         raise ValueError(f"{name}={top_k} is larger than the vocabulary ({vocab} tokens): use at most {vocab}")
@@ -30,8 +40,7 @@ def check_top_k(top_k: int | None, vocab: int | None = None, name: str = "top_k"
 
 def check_temperature(temperature: float, hint: str) -> None:
     """Raise ValueError unless ``temperature`` is a finite number > 0 (``hint`` tells what to use instead)."""
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not (
-            0 < temperature < float("inf")):
+    if not is_real(temperature) or not 0 < temperature < float("inf"):
         raise ValueError(f"temperature must be a finite number > 0: got {temperature!r} ({hint})")
 
 
