@@ -6,11 +6,11 @@ batch 1 against transformers in fp32. Tokens are compared before any timing. Eac
 ours, ours on the model's own ``forward`` (``--generic``: the path without the preallocated cache, what ``generate``
 ran before it), transformers, and, at batch 1, a plain read of the weights; each ratio is the median of the per-round
 ratios, with its min and max. The batch-1 ceiling is the memory bandwidth: a token cannot be made faster than the
-weights are read, so the ceiling is 1 / (seconds to read every weight matrix once, taking the norm of each, best of
-3 right after a generation), measured in the same rounds (the norm reads about as fast as a sum of one large
-buffer). ``--bandwidth`` also prints the share against a fixed figure (../shared/BENCHMARKS.md gives 15 GB/s for the
-2-core EPYC machines). On a shared machine, ``--threads 1`` keeps the ratios meaningful: two threads wait on a
-descheduled partner at every parallel region.
+weights are read, so the ceiling is 1 / (seconds to read every weight matrix once: the fastest of a sum, a max and a
+matrix-vector product over them, best of 3 right after a generation), measured in the same rounds. ``--bandwidth``
+also prints the share against a fixed figure (../shared/BENCHMARKS.md gives 15 GB/s for the 2-core EPYC machines;
+the weights here fit in the cache and read faster). On a busy shared machine, ``--threads 1`` keeps the ratios
+meaningful: two threads wait on a descheduled partner at every parallel region.
 Usage: hatch run bench-generation [--rounds 5] [--threads 2] [--generic] [--bandwidth 15e9] [--json out.json]
 """
 
@@ -48,17 +48,21 @@ def _load(ref: torch.nn.Module, name: str) -> torch.nn.Module:
         return build_transformer_model(config_path=tmp, checkpoint_path=tmp, model=name).eval()
 
 
-def _reader(model: torch.nn.Module) -> tuple[int, Callable[[], object]]:
+def _reader(model: torch.nn.Module) -> tuple[int, Callable[[], float]]:
     """The bytes of the weight matrices (tied ones once) and a function that reads each of them once.
 
     A decoding step at batch 1 reads every weight once, so reading the same tensors, as warm as the steps leave
-    them, is the ceiling a step can reach (the matrices hold all but a few kB of the weights)."""
+    them, is the ceiling a step can reach (the matrices hold all but a few kB of the weights). Which torch kernel
+    reads fastest depends on the thread count (on the quiet benchmark machine, 2 threads: a sum of each flat matrix
+    49 GB/s, its norm 29), so each read takes the fastest of three."""
     matrices = list({p.data_ptr(): p.detach() for p in model.parameters() if p.dim() >= 2}.values())
-    flat = [w.reshape(-1) for w in matrices]  # torch reduces a flat view ~2x faster than the 2-D matrix
+    flat = [w.reshape(-1) for w in matrices]  # torch reduces a flat view faster than the 2-D matrix
+    vectors = {w.shape[1]: torch.ones(w.shape[1], dtype=w.dtype) for w in matrices}
+    probes = [lambda: [f.sum() for f in flat], lambda: [f.amax() for f in flat],
+              lambda: [torch.mv(w, vectors[w.shape[1]]) for w in matrices]]
 
-    def read() -> None:
-        for w in flat:
-            torch.linalg.vector_norm(w)
+    def read() -> float:
+        return min(_seconds(probe) for probe in probes)
 
     return sum(w.numel() * w.element_size() for w in matrices), read
 
@@ -80,7 +84,7 @@ def _seconds(fn: Callable[[], object]) -> float:
     return time.perf_counter() - t
 
 
-def compare(label: str, runs: dict[str, Run], rows: int, rounds: int, read: Callable[[], object] | None,
+def compare(label: str, runs: dict[str, Run], rows: int, rounds: int, read: Callable[[], float] | None,
             bandwidth: tuple[int, float] | None) -> dict[str, object]:
     """Check the tokens, then time every run and the weight read in each round; print one line, return the figures."""
     outputs = {name: run().tolist() for name, run in runs.items()}
@@ -91,7 +95,7 @@ def compare(label: str, runs: dict[str, Run], rows: int, rounds: int, read: Call
         for name, run in runs.items():
             times[name].append(_seconds(run))
         if read is not None:
-            reads.append(min(_seconds(read) for _ in range(3)))
+            reads.append(min(read() for _ in range(3)))
     rate = {name: rows * NEW / statistics.median(t) for name, t in times.items()}
     ratios = [r / o for o, r in zip(times["ours"], times["transformers"], strict=True)]
     result: dict[str, object] = {"label": label, "same_tokens": same, "tokens_per_s": rate,
