@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from ._processors import check_top_k, check_top_p, filter_logits
+from ._processors import check_temperature, check_top_k, check_top_p, is_int, sample
 
 Inputs = Sequence[Any]
 Prediction = tuple[torch.Tensor, Any]
@@ -27,10 +27,9 @@ def _check_scores(scores: torch.Tensor) -> None:
                                  "overflow?); decoding never follows a NaN score")
 
 
-def _check_temperature(temperature: float) -> None:
-    if not (isinstance(temperature, (int, float)) and temperature > 0):
-        raise ValueError(f"temperature must be > 0: got {temperature!r} (1 keeps the model's scores; use topk=1 for "
-                         "greedy decoding)")
+def _check_min_ends(min_ends: int) -> None:
+    if not is_int(min_ends) or min_ends < 1:
+        raise ValueError(f"min_ends must be an int >= 1 (how many end ids finish a sequence): got {min_ends!r}")
 
 
 def _reorder_states(states: Any, rows: torch.Tensor) -> Any:
@@ -50,16 +49,20 @@ class AutoRegressiveDecoder:
 
     Args:
         start_id: the first output token (``None``: start from an empty output).
-        end_id: the token that ends a sequence.
+        end_id: the token that ends a sequence (``None``: none; ``beam_search`` needs one).
         maxlen: the largest number of steps.
         minlen: sequences shorter than this are not allowed to end.
         device: where the inputs and outputs live.
     """
 
-    def __init__(self, start_id: int | None, end_id: int, maxlen: int, minlen: int = 1,
+    def __init__(self, start_id: int | None, end_id: int | None, maxlen: int, minlen: int = 1,
                  device: str | torch.device = "cpu") -> None:
-        if maxlen < 1 or minlen < 0:
-            raise ValueError(f"need maxlen >= 1 and minlen >= 0: got maxlen={maxlen}, minlen={minlen}")
+        for name, value, low in (("maxlen", maxlen, 1), ("minlen", minlen, 0)):
+            if not is_int(value) or value < low:
+                raise ValueError(f"{name} must be an int >= {low}: got {value!r}")
+        for name, value in (("start_id", start_id), ("end_id", end_id)):
+            if value is not None and (not is_int(value) or value < 0):
+                raise ValueError(f"{name} must be a token id (an int >= 0) or None: got {value!r}")
         self.start_id, self.end_id, self.maxlen, self.minlen = start_id, end_id, maxlen, minlen
         self.device = torch.device(device)
         if start_id is None:
@@ -131,8 +134,10 @@ class AutoRegressiveDecoder:
         """
         if self.end_id is None:
             raise ValueError("beam_search needs an end_id: pass end_id=<the end token id> to the decoder")
-        check_top_k(topk, name="topk")
-        _check_temperature(temperature)
+        if not is_int(topk) or topk < 1:
+            raise ValueError(f"topk must be a positive int (the beam size): got {topk!r}")
+        check_temperature(temperature, "1 keeps the model's scores; use topk=1 for greedy decoding")
+        _check_min_ends(min_ends)
         inputs = self._prepare(inputs_raw, add_btz_dim)
         output_ids = self.first_output_ids
         output_scores = torch.zeros(1, device=self.device)
@@ -169,11 +174,12 @@ class AutoRegressiveDecoder:
         Returns:
             A list of ``n`` 1-D tensors of output ids, finished ones first.
         """
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        if not is_int(n) or n < 1:
             raise ValueError(f"n must be an int >= 1 (how many samples): got {n!r}")
         check_top_k(topk, name="topk")
         check_top_p(topp, name="topp")
-        _check_temperature(temperature)
+        check_temperature(temperature, "1 keeps the model's scores; use topk=1 for greedy decoding")
+        _check_min_ends(min_ends)
         batch = self._prepare(inputs, add_btz_dim)
         output_ids = self.first_output_ids
         results: list[torch.Tensor] = []
@@ -188,9 +194,8 @@ class AutoRegressiveDecoder:
                 rows = torch.arange(probas.shape[0] // n, device=self.device)
                 states = _reorder_states(states, rows.repeat_interleave(n))
             # the sampler of generate(): top-k first, then the nucleus of the renormalised top-k
-            logits = filter_logits(torch.log(probas / probas.sum(dim=1, keepdim=True)), topk, topp)
-            sample_ids = torch.multinomial(logits.softmax(dim=1), 1)
-            output_ids = torch.cat([output_ids, sample_ids], dim=1)
+            sample_ids = sample(torch.log(probas / probas.sum(dim=1, keepdim=True)), topk, topp)
+            output_ids = torch.cat([output_ids, sample_ids[:, None]], dim=1)
             is_end = output_ids[:, -1] == self.end_id
             end_counts = (output_ids == self.end_id).sum(1)
             if output_ids.shape[1] >= self.minlen:

@@ -4,7 +4,7 @@ Each batch row keeps ``num_beams`` running hypotheses and ``num_beams`` finished
 continuation of every running beam, takes the best ``max(2, 1 + number of end ids) * num_beams`` of them (so that
 enough unfinished ones remain), moves those that end (an end id, or the length limit) among the best ``num_beams``
 into the finished set with their length-normalised score, and continues with the best unfinished ones. The cache
-rows follow the surviving beams through :meth:`Runner.reorder`; nothing is recomputed.
+rows follow the surviving beams through :meth:`Decoding.reorder`; nothing is recomputed.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from ._processors import ProcessOptions, process
-from ._runner import Runner
+from ._runner import Decoding
 
 _DROP = -1.0e9  # the score transformers gives impossible candidates (finite, so sums stay ordered)
 
@@ -58,6 +58,16 @@ class _Finished:
         self.lengths = _gather(torch.cat((self.lengths, lengths), dim=1), best)
 
 
+def _finish(fin: _Finished, candidates: Tensor, top_scores: Tensor, just_done: Tensor, unsatisfied: Tensor,
+            new_len: int, opts: BeamOptions) -> None:
+    """Move the candidates that just ended among the best into the finished set, with length-normalised scores."""
+    done_scores = top_scores / (new_len ** opts.length_penalty)
+    done_scores += (fin.done.all(dim=-1, keepdim=True) & (opts.early_stopping is True)).to(torch.float32) * _DROP
+    done_scores += (~unsatisfied).to(torch.float32) * _DROP
+    done_scores += (~just_done) * _DROP
+    fin.merge(candidates, done_scores, just_done, new_len)
+
+
 def _still_improvable(unsatisfied: Tensor, running_scores: Tensor, fin: _Finished, new_len: int,
                       opts: BeamOptions) -> Tensor:
     """Rows whose best running beam may still beat their worst finished one (``transformers``' heuristic)."""
@@ -80,7 +90,7 @@ def _initial_beams(prompt: Tensor, beams: int, max_len: int, pad: int) -> tuple[
     return running, running_scores, fin
 
 
-def beam_search(runner: Runner, logits: Tensor, prompt: Tensor, padding: Tensor | None, eos: Tensor | None,
+def beam_search(runner: Decoding, logits: Tensor, prompt: Tensor, padding: Tensor | None, eos: Tensor | None,
                 opts: BeamOptions, processors: ProcessOptions) -> Tensor:
     """Beam search from the prompt's last logits; returns ``[batch * num_return_sequences, n]`` new tokens.
 
@@ -110,7 +120,7 @@ def beam_search(runner: Runner, logits: Tensor, prompt: Tensor, padding: Tensor 
     offsets = torch.arange(batch, device=prompt.device)[:, None] * beams
     identity = torch.arange(batch * beams, device=prompt.device)
     for cur in range(prompt_len, max_len):
-        flat = running[:, :, :cur].reshape(batch * beams, cur)
+        flat = running[:, :, :cur].reshape(batch * beams, cur) if processors.uses_sequences else None
         log_probs = process(torch.log_softmax(logits, dim=-1), flat, new_len=cur - prompt_len, options=processors,
                             skip=padding)
         total = (log_probs.view(batch, beams, vocab) + running_scores[:, :, None]).view(batch, beams * vocab)
@@ -124,11 +134,8 @@ def beam_search(runner: Runner, logits: Tensor, prompt: Tensor, padding: Tensor 
         chosen = live_scores.topk(beams).indices
         running, running_scores = _gather(candidates, chosen), _gather(live_scores, chosen)
         just_done = ends & among_best[None, :]
-        done_scores = top_scores / ((cur + 1 - prompt_len) ** opts.length_penalty)
-        done_scores += (fin.done.all(dim=-1, keepdim=True) & (opts.early_stopping is True)).to(torch.float32) * _DROP
-        done_scores += (~unsatisfied).to(torch.float32) * _DROP
-        done_scores += (~just_done) * _DROP
-        fin.merge(candidates, done_scores, just_done, cur + 1 - prompt_len)
+        if bool(just_done.any()):  # otherwise every candidate scores below the finished set: it stays as it is
+            _finish(fin, candidates, top_scores, just_done, unsatisfied, cur + 1 - prompt_len, opts)
         unsatisfied = _still_improvable(unsatisfied, running_scores, fin, cur + 1 - prompt_len, opts)
         all_closed = bool(fin.done.all()) and opts.early_stopping is True
         if not bool(unsatisfied.any()) or all_closed or bool(ends.all()):

@@ -10,164 +10,43 @@ objects, so threads may share one model.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
 from torch import Tensor
 
-from ._beam import BeamOptions, beam_search
-from ._processors import ProcessOptions, check_top_k, check_top_p, process
-from ._runner import Runner, check_has_cache, is_encoder_decoder
+from ._beam import beam_search
+from ._processors import process, sample
+from ._request import Request, make_request
+from ._runner import Decoding, Runner
+from ._static import StaticRunner, family_of
 
 
 class CachedLM(Protocol):
     def __call__(self, inputs: list[Any], *, past_key_values: Any = ..., use_cache: bool = ...) -> Any: ...
 
 
-@dataclass(frozen=True)
-class _Request:
-    """One call's validated arguments (built per call: nothing is shared between calls)."""
-
-    model: Any
-    input_ids: Tensor
-    attention_mask: Tensor
-    max_new_tokens: int
-    eos: Tensor | None
-    pad: int
-    start_id: int | None  # seq2seq only
-    generator: torch.Generator | None
-    use_cache: bool
-    processors: ProcessOptions
-    beams: BeamOptions
-
-
-def _check_ids(input_ids: Any, attention_mask: Any) -> Tensor:
-    if not isinstance(input_ids, Tensor) or input_ids.dim() != 2 or input_ids.shape[1] == 0 or input_ids.shape[0] == 0:
-        shape = tuple(input_ids.shape) if isinstance(input_ids, Tensor) else type(input_ids).__name__
-        raise ValueError(f"input_ids must be a [batch, prompt_len] tensor with batch, prompt_len >= 1: got {shape}")
-    if input_ids.is_floating_point():
-        raise ValueError(f"input_ids must hold integer token ids: got dtype {input_ids.dtype}")
-    if attention_mask is None:
-        return torch.ones_like(input_ids)
-    if not isinstance(attention_mask, Tensor) or attention_mask.shape != input_ids.shape:
-        got = tuple(attention_mask.shape) if isinstance(attention_mask, Tensor) else type(attention_mask).__name__
-        raise ValueError(f"attention_mask must have the shape of input_ids {tuple(input_ids.shape)}: got {got}")
-    if not bool(((attention_mask == 0) | (attention_mask == 1)).all()):
-        raise ValueError("attention_mask must hold 0 (padding) and 1 (real token) only")
-    if not bool(attention_mask.bool().any(dim=1).all()):
-        raise ValueError("attention_mask has a row without any real token: every prompt needs at least one")
-    return attention_mask.to(input_ids.device).long()
-
-
-def _check_positions(model: Any, mask: Tensor, max_new_tokens: int, seq2seq: bool) -> None:
-    """The positions a learned position table must hold: the prompt, then every fed token."""
-    limit = getattr(getattr(model, "config", None), "max_position", None)
-    if not isinstance(limit, int):
-        return  # relative or rotary positions: no table to outgrow
-    prompt = int(mask.shape[1]) if seq2seq else int(mask.sum(dim=1).max())
-    if prompt > limit:
-        raise ValueError(f"the prompt has {prompt} tokens, more than the model's {limit} positions (config "
-                         f"max_position): shorten input_ids to at most {limit} tokens")
-    used = max_new_tokens if seq2seq else prompt + max_new_tokens - 1  # the last new token is never fed back
-    if used > limit:
-        room = limit if seq2seq else limit - prompt + 1
-        raise ValueError(f"max_new_tokens={max_new_tokens} runs past the model's {limit} positions (config "
-                         f"max_position) after a {prompt}-token prompt: use max_new_tokens <= {room}")
-
-
-def _check_beams(num_beams: int, num_return_sequences: int, do_sample: bool, early_stopping: Any) -> None:
-    if isinstance(num_beams, bool) or not isinstance(num_beams, int) or num_beams < 1:
-        raise ValueError(f"num_beams must be an int >= 1: got {num_beams!r}")
-    if isinstance(num_return_sequences, bool) or not isinstance(num_return_sequences, int) or num_return_sequences < 1:
-        raise ValueError(f"num_return_sequences must be an int >= 1: got {num_return_sequences!r}")
-    if num_beams > 1 and num_return_sequences > num_beams:
-        raise ValueError(f"num_return_sequences={num_return_sequences} is more than num_beams={num_beams}: beam search "
-                         "returns at most num_beams hypotheses per row")
-    if num_beams == 1 and num_return_sequences > 1 and not do_sample:
-        raise ValueError(f"num_return_sequences={num_return_sequences} needs do_sample=True or num_beams >= "
-                         f"{num_return_sequences}: greedy decoding returns one sequence per row")
-    if num_beams > 1 and do_sample:
-        raise ValueError("beam sampling (num_beams > 1 with do_sample=True) is not supported: choose one")
-    if early_stopping not in (True, False, "never"):
-        raise ValueError(f"early_stopping must be True, False or 'never': got {early_stopping!r}")
-
-
-def _check_sampling(do_sample: bool, temperature: float, top_k: int | None, top_p: float | None,
-                    repetition_penalty: float, no_repeat_ngram_size: int, min_new_tokens: int) -> None:
-    if do_sample and not (isinstance(temperature, (int, float)) and temperature > 0):
-        raise ValueError(f"temperature must be > 0 when sampling: got {temperature!r} (for greedy use do_sample=False)")
-    check_top_k(top_k or None)
-    check_top_p(top_p)
-    if not (isinstance(repetition_penalty, (int, float)) and repetition_penalty > 0):
-        raise ValueError(f"repetition_penalty must be > 0 (1.0: none): got {repetition_penalty!r}")
-    if isinstance(no_repeat_ngram_size, bool) or not isinstance(no_repeat_ngram_size, int) or no_repeat_ngram_size < 0:
-        raise ValueError(f"no_repeat_ngram_size must be an int >= 0 (0: none): got {no_repeat_ngram_size!r}")
-    if isinstance(min_new_tokens, bool) or not isinstance(min_new_tokens, int) or min_new_tokens < 0:
-        raise ValueError(f"min_new_tokens must be an int >= 0: got {min_new_tokens!r}")
-
-
-def _end_ids(eos_token_id: int | Sequence[int] | None, device: torch.device) -> Tensor | None:
-    if eos_token_id is None:
-        return None
-    ids = [eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id)
-    if not ids or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in ids):
-        raise ValueError(f"eos_token_id must be a token id or a non-empty list of them: got {eos_token_id!r}")
-    return torch.tensor(ids, dtype=torch.long, device=device)
-
-
-def _start_id(model: Any, given: int | None) -> int:
-    if given is not None:
-        return given
-    try:
-        start = model.to_hf_config().get("decoder_start_token_id")
-    except (AttributeError, NotImplementedError):
-        start = None
-    if start is None:
-        raise ValueError(f"{type(model).__name__} does not name its decoder_start_token_id: pass "
-                         "decoder_start_token_id=<the first decoder token id>")
-    return int(start)
-
-
-def _request(model: Any, input_ids: Tensor, a: dict[str, Any]) -> _Request:
-    """Validate the arguments of :func:`generate` (``a``: its keyword arguments) into a request."""
-    check_has_cache(model)
-    mask = _check_ids(input_ids, a["attention_mask"])
-    if isinstance(a["max_new_tokens"], bool) or not isinstance(a["max_new_tokens"], int) or a["max_new_tokens"] < 1:
-        raise ValueError(f"max_new_tokens must be an int >= 1: got {a['max_new_tokens']!r}")
-    _check_beams(a["num_beams"], a["num_return_sequences"], a["do_sample"], a["early_stopping"])
-    _check_sampling(a["do_sample"], a["temperature"], a["top_k"], a["top_p"], a["repetition_penalty"],
-                    a["no_repeat_ngram_size"], a["min_new_tokens"])
-    seq2seq = is_encoder_decoder(model)
-    _check_positions(model, mask, a["max_new_tokens"], seq2seq)
-    eos = _end_ids(a["eos_token_id"], input_ids.device)
-    pad = a["pad_token_id"] if a["pad_token_id"] is not None else (int(eos[0]) if eos is not None else 0)
-    processors = ProcessOptions(
-        repetition_penalty=a["repetition_penalty"], no_repeat_ngram_size=a["no_repeat_ngram_size"],
-        min_new_tokens=a["min_new_tokens"], eos=eos, do_sample=a["do_sample"], temperature=a["temperature"],
-        top_k=a["top_k"] or None, top_p=a["top_p"],
-    )
-    beams = BeamOptions(num_beams=a["num_beams"], length_penalty=float(a["length_penalty"]),
-                        early_stopping=a["early_stopping"], num_return_sequences=a["num_return_sequences"],
-                        max_new_tokens=a["max_new_tokens"], pad=pad)
-    return _Request(model=model, input_ids=input_ids, attention_mask=mask, max_new_tokens=a["max_new_tokens"],
-                    eos=eos, pad=pad, start_id=_start_id(model, a["decoder_start_token_id"]) if seq2seq else None,
-                    generator=a["generator"], use_cache=a["use_cache"], processors=processors, beams=beams)
-
-
-def _start(req: _Request) -> tuple[Runner, Tensor, Tensor, Tensor | None]:
+def _start(req: Request) -> tuple[Decoding, Tensor, Tensor, Tensor | None]:
     """Run the prompt: the runner, the prompt's last logits, what the processors see first and its left padding."""
-    runner = Runner(req.model, seq2seq=req.start_id is not None, use_cache=req.use_cache)
-    if req.start_id is None:
+    seq2seq = req.start_id is not None
+    family = family_of(req.model) if req.use_cache else None
+    if seq2seq:
+        first = torch.full((req.input_ids.shape[0], 1), req.start_id, dtype=torch.long, device=req.input_ids.device)
+        padding, source = None, req.input_ids
+    else:
+        first, source = req.input_ids, None
         padding = (req.attention_mask != 0).int().argmax(dim=1)
-        return runner, runner.start(req.input_ids, req.attention_mask), req.input_ids, padding
-    first = torch.full((req.input_ids.shape[0], 1), req.start_id, dtype=torch.long, device=req.input_ids.device)
-    return runner, runner.start(first, req.attention_mask, source=req.input_ids), first, None
+    if family is not None:
+        runner: Decoding = StaticRunner(req.model, family, seq2seq, first.shape[1] + req.max_new_tokens)
+    else:
+        runner = Runner(req.model, seq2seq=seq2seq, use_cache=req.use_cache)
+    return runner, runner.start(first, req.attention_mask, source=source), first, padding
 
 
 @torch.inference_mode()
-def _steps(req: _Request) -> Iterator[Tensor]:
+def _steps(req: Request) -> Iterator[Tensor]:
     """Greedy decoding or sampling: yield each step's ``[rows]`` new tokens (``pad`` for rows that ended)."""
     runner, logits, sequences, padding = _start(req)
     n = req.beams.num_return_sequences
@@ -180,7 +59,7 @@ def _steps(req: _Request) -> Iterator[Tensor]:
     for step in range(req.max_new_tokens):
         scores = process(logits, sequences, new_len=step, options=req.processors, skip=padding)
         if req.processors.do_sample:
-            next_ids = torch.multinomial(scores.softmax(dim=-1), 1, generator=req.generator).squeeze(1)
+            next_ids = sample(scores, req.processors.top_k, req.processors.top_p, req.generator)
         else:
             next_ids = scores.argmax(dim=-1)
         next_ids = next_ids.masked_fill(finished, req.pad)
@@ -190,7 +69,8 @@ def _steps(req: _Request) -> Iterator[Tensor]:
             if bool(finished.all()):
                 return
         if step + 1 < req.max_new_tokens:
-            sequences = torch.cat([sequences, next_ids[:, None]], dim=1)
+            if req.processors.uses_sequences:
+                sequences = torch.cat([sequences, next_ids[:, None]], dim=1)
             logits = runner.step(next_ids)
 
 
@@ -240,32 +120,47 @@ def generate(
             generation longer than the model's positions.
         FloatingPointError: the model returned NaN logits.
     """
-    req = _request(model, input_ids, dict(locals()))  # the arguments above, by name, validated in one place
+    req = make_request(model, input_ids, dict(locals()))  # the arguments above, by name, validated in one place
     if req.beams.num_beams > 1:
         runner, logits, prompt, padding = _start(req)
         return beam_search(runner, logits, prompt, padding, req.eos, req.beams, req.processors)
     return torch.stack(list(_steps(req)), dim=1)
 
 
+def _keyword_arguments(options: dict[str, Any], caller: str) -> dict[str, Any]:
+    """``options`` completed with :func:`generate`'s defaults; a name ``generate`` does not take is a TypeError."""
+    unknown = sorted(set(options) - set(_GENERATE_DEFAULTS))
+    if unknown:
+        raise TypeError(f"{caller}() got an unexpected keyword argument {unknown[0]!r} (it takes generate()'s "
+                        "keyword arguments)")
+    return {**_GENERATE_DEFAULTS, **options}
+
+
+_GENERATE_SIGNATURE = inspect.signature(generate)
+_GENERATE_DEFAULTS = {name: p.default for name, p in _GENERATE_SIGNATURE.parameters.items()
+                      if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is not inspect.Parameter.empty}
+
+
 @torch.inference_mode()
-def stream_generate(
-    model: CachedLM, input_ids: Tensor, *, max_new_tokens: int, attention_mask: Tensor | None = None,
-    num_beams: int = 1, length_penalty: float = 1.0, early_stopping: bool | str = False, num_return_sequences: int = 1,
-    do_sample: bool = False, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-    repetition_penalty: float = 1.0, no_repeat_ngram_size: int = 0, min_new_tokens: int = 0,
-    eos_token_id: int | Sequence[int] | None = None, pad_token_id: int | None = None,
-    decoder_start_token_id: int | None = None, generator: torch.Generator | None = None, use_cache: bool = True,
-) -> Iterator[Tensor]:
+def stream_generate(model: CachedLM, input_ids: Tensor, *, max_new_tokens: int, **options: Any) -> Iterator[Tensor]:
     """:func:`generate` one step at a time: yield each step's ``[batch * num_return_sequences]`` new tokens.
 
-    The arguments are those of :func:`generate` (greedy decoding and sampling; beams are not streamable, since a
-    beam's earlier tokens may change); the yielded steps stacked on dim 1 are exactly what :func:`generate` returns.
-    Arguments are checked before the first step is made.
+    The keyword arguments are those of :func:`generate` (greedy decoding and sampling; beams are not streamable,
+    since a beam's earlier tokens may change); the yielded steps stacked on dim 1 are exactly what :func:`generate`
+    returns. Arguments are checked before the first step is made.
 
     Raises:
         ValueError: ``num_beams`` > 1, or any argument :func:`generate` refuses.
+        TypeError: a keyword argument :func:`generate` does not take.
     """
-    req = _request(model, input_ids, dict(locals()))
+    arguments = _keyword_arguments(options, "stream_generate")
+    req = make_request(model, input_ids, {**arguments, "max_new_tokens": max_new_tokens})
     if req.beams.num_beams > 1:
-        raise ValueError(f"stream_generate streams greedy decoding and sampling: num_beams must be 1, got {num_beams}")
+        raise ValueError(f"stream_generate streams greedy decoding and sampling: num_beams must be 1, got "
+                         f"{req.beams.num_beams}")
     return _steps(req)
+
+
+# help() and IDEs show generate()'s keyword arguments, which are the ones accepted
+stream_generate.__signature__ = _GENERATE_SIGNATURE.replace(  # type: ignore[attr-defined]
+    return_annotation=Iterator[Tensor])

@@ -13,14 +13,35 @@ from torch import Tensor
 _NEG_INF = float("-inf")
 
 
+def is_int(value: object) -> bool:
+    """An int and not a bool (``True`` is an int to Python, never a count or a token id here)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_real(value: object) -> bool:
+    """An int or a float and not a bool."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def top_k_limit(top_k: int | None) -> int | None:
+    """``transformers``' ``top_k``: 0 means no limit, as None does (any other value is checked by check_top_k)."""
+    return None if is_int(top_k) and top_k == 0 else top_k
+
+
 def check_top_k(top_k: int | None, vocab: int | None = None, name: str = "top_k") -> None:
     """Raise ValueError unless ``top_k`` is None or an int in ``[1, vocab]``."""
     if top_k is None:
         return
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+    if not is_int(top_k) or top_k < 1:
         raise ValueError(f"{name} must be a positive int (or None for no limit): got {top_k!r}")
     if vocab is not None and top_k > vocab:
         raise ValueError(f"{name}={top_k} is larger than the vocabulary ({vocab} tokens): use at most {vocab}")
+
+
+def check_temperature(temperature: float, hint: str) -> None:
+    """Raise ValueError unless ``temperature`` is a finite number > 0 (``hint`` tells what to use instead)."""
+    if not is_real(temperature) or not 0 < temperature < float("inf"):
+        raise ValueError(f"temperature must be a finite number > 0: got {temperature!r} ({hint})")
 
 
 def check_top_p(top_p: float | None, name: str = "top_p") -> None:
@@ -43,9 +64,10 @@ def filter_logits(logits: Tensor, top_k: int | None = None, top_p: float | None 
     Raises:
         ValueError: ``top_k`` negative or above the vocabulary, ``top_p`` outside (0, 1].
     """
-    check_top_k(top_k or None, logits.shape[-1])
+    top_k = top_k_limit(top_k)
+    check_top_k(top_k, logits.shape[-1])
     check_top_p(top_p)
-    if top_k:
+    if top_k is not None:
         kth = logits.topk(top_k, dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, _NEG_INF)
     if top_p is not None and top_p < 1.0:
@@ -114,32 +136,57 @@ class ProcessOptions:
         self.top_k = top_k
         self.top_p = top_p
 
+    @property
+    def uses_sequences(self) -> bool:
+        """Whether a processor reads the tokens seen so far (else callers need not keep them)."""
+        return self.repetition_penalty != 1.0 or bool(self.no_repeat_ngram_size)
+
 
 def process(
     scores: Tensor,
-    sequences: Tensor,
+    sequences: Tensor | None,
     *,
     new_len: int,
     options: ProcessOptions,
     skip: Tensor | None = None,
 ) -> Tensor:
-    """Apply the processors in ``transformers``' order: repetition, n-grams, min_new_tokens, then the samplers.
+    """Apply the processors in ``transformers``' order: repetition, n-grams, min_new_tokens, then the temperature
+    (the top-k/top-p filters belong to :func:`sample`, which comes next in the same order).
 
     Args:
         scores: ``[rows, vocab]`` logits (log-probabilities in beam search).
-        sequences: ``[rows, len]`` every token seen so far (the padded prompt, then the new tokens).
+        sequences: ``[rows, len]`` every token seen so far (the padded prompt, then the new tokens); None when
+            ``options.uses_sequences`` is False.
         new_len: how many tokens were generated so far.
         options: the call's settings.
         skip: ``[rows]`` left padding of each row, which the repetition penalty ignores (None: none).
     """
-    if options.repetition_penalty != 1.0:
-        scores = repetition_penalty(scores, sequences, options.repetition_penalty, skip)
-    if options.no_repeat_ngram_size:
-        scores = no_repeat_ngram(scores, sequences, options.no_repeat_ngram_size)
+    if options.uses_sequences:
+        assert sequences is not None
+        if options.repetition_penalty != 1.0:
+            scores = repetition_penalty(scores, sequences, options.repetition_penalty, skip)
+        if options.no_repeat_ngram_size:
+            scores = no_repeat_ngram(scores, sequences, options.no_repeat_ngram_size)
     if options.eos is not None and new_len < options.min_new_tokens:
         scores = suppress_tokens(scores, options.eos)
-    if options.do_sample:
-        if options.temperature != 1.0:
-            scores = scores / options.temperature
-        scores = filter_logits(scores, options.top_k, options.top_p)
+    if options.do_sample and options.temperature != 1.0:
+        scores = scores / options.temperature
     return scores
+
+
+def sample(logits: Tensor, top_k: int | None, top_p: float | None, generator: torch.Generator | None = None) -> Tensor:
+    """One token per row drawn from the softmax of :func:`filter_logits` (``top_k``, then the ``top_p`` nucleus).
+
+    The one sampler of the package: ``generate`` and ``AutoRegressiveDecoder.random_sample`` both draw with it.
+
+    Args:
+        logits: ``[rows, vocab]`` scores (already divided by the temperature).
+        top_k: keep this many tokens per row (None or 0: no limit).
+        top_p: keep the nucleus of this mass, in (0, 1] (None or 1: no limit).
+        generator: the random generator (None: torch's global one).
+
+    Returns:
+        ``[rows]`` the drawn token ids.
+    """
+    probas = filter_logits(logits, top_k, top_p).softmax(dim=-1)
+    return torch.multinomial(probas, 1, generator=generator).squeeze(1)

@@ -11,7 +11,7 @@ for models without one). A runner is created per call: nothing here is shared be
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
@@ -45,6 +45,22 @@ def _last_logits(out: Any) -> Tensor:
         raise FloatingPointError("the model returned NaN logits: check its weights and inputs (a dtype overflow?); "
                                  "generation never follows a NaN score")
     return last
+
+
+class Decoding(Protocol):
+    """The model side of one generation: what greedy decoding, sampling and beam search drive."""
+
+    def start(self, first: Tensor, mask: Tensor, source: Tensor | None = None) -> Tensor:
+        """Run the prompt; return its last logits ``[rows, vocab]`` in float32."""
+        ...
+
+    def step(self, next_ids: Tensor) -> Tensor:
+        """Feed one token per row; return the next logits."""
+        ...
+
+    def reorder(self, index: Tensor) -> None:
+        """Keep rows ``index`` (they may repeat: beams, several sequences per prompt)."""
+        ...
 
 
 class Runner:
