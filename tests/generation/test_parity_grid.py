@@ -132,3 +132,10 @@ SAMPLE_GRID = [dict(top_k=0, top_p=1.0, temperature=1.0), dict(top_k=5, top_p=1.
 def test_sampling_matches_transformers_with_the_same_seed(pairs, name: str, kw: dict) -> None:
     mine, theirs = run_both(name, pairs, 3, seed=123, do_sample=True, **dict(kw))
     assert mine == theirs
+
+
+def test_every_family_of_the_grid_decodes_on_the_preallocated_cache(pairs) -> None:
+    # the grid is the parity test of that path: a family falling back to the generic one would go untested
+    from bert4torch.generation._static import family_of
+
+    assert {name for name, (_, ours) in pairs.items() if family_of(ours) is None} == set()

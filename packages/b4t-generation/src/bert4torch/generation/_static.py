@@ -1,14 +1,15 @@
-"""Decoding steps over a preallocated key/value cache, for the decoder families whose block wiring is listed here.
+"""Decoding steps over a preallocated key/value cache, for the decoders of ``bert4torch.models``' one stack.
 
 The model's own ``forward`` concatenates every layer's past keys and values with the new ones on each step (its
 cache is immutable, so a caller may keep an old one): on a batch of 8 that copies more bytes per step than the
 weights hold, and beam search copies the whole cache again to reorder it. Here one call owns its cache: the prompt
 runs through the model's ``forward`` once (``Runner.start``; its cache is copied into buffers sized for the whole
 generation), then each step writes one key/value column in place and attends over the filled prefix. A step calls
-the model's own submodules (embeddings, norms, activations, position tables) and multiplies by the weights of its
-``nn.Linear`` modules with the kernel fastest on a few rows (``_layout.py``), so only the wiring of a block is
-written here, once per family in :data:`FAMILIES`; a model not listed there, or in training mode, keeps the generic
-path. The parity tests against ``transformers`` run every listed family through this path.
+the model's own modules (embeddings, norms, activations, RoPE, position bias) in the order each
+``TransformerLayer`` declares (``layer.norms``), and multiplies by the weights of its ``nn.Linear`` modules with the
+kernel fastest on a few rows (``_layout.py``). A model in training mode, or one whose forward, layers or attention
+this step does not reproduce (:func:`family_of`), keeps the generic path. The parity tests against
+``transformers`` run gpt2, llama, qwen2, t5 and bart through this path.
 """
 
 from __future__ import annotations
@@ -30,110 +31,85 @@ _SDPA_GQA = tuple(int(x) for x in torch.__version__.split(".")[:2]) >= (2, 5)
 
 @dataclass(frozen=True)
 class Family:
-    """How one decoder family embeds a token, runs a block and makes logits, in terms of its own submodules.
+    """Where a decoder model keeps what a decoding step calls, found on the model (see :func:`family_of`).
+
+    Every decoder of ``bert4torch.models`` is one stack: ``embeddings``, a ``ModuleList`` of ``TransformerLayer``
+    (norm names and order in ``layer.norms``), an optional final norm and an LM head. A step calls these modules
+    itself, one token per row; only where they sit differs between a decoder-only model and the decoder of an
+    encoder-decoder.
 
     Attributes:
-        decoder: ``model -> the module holding the decoder stack`` (the model, or its ``decoder``).
-        layers: the attribute of the decoder holding the ``nn.ModuleList`` of blocks.
-        block_class: the class name every block must have (another block class may be wired otherwise).
-        embed: ``(decoder, ids [rows], positions [rows]) -> [rows, hidden]`` (a step has no length axis).
-        block: ``(layer, x, run, i) -> x``; ``run`` is the :class:`StaticRunner`, ``i`` the layer index, for
-            ``run.attend(i, attention, x)``, ``run.cross(i, attention, x)`` and ``run.linear(x, *linears)``.
-        head: ``(decoder, x, linear) -> logits``.
-        rotary: ``(decoder, positions [rows], dtype) -> (cos, sin)``, each ``[rows, head_dim]``, for rotary
-            families.
-        position_bias: ``(decoder, capacity) -> [1, heads, 1, capacity]``, the self-attention bias of the last of
-            ``capacity`` positions against all of them (relative-position families).
+        decoder: the module holding the stack (the model, or its ``decoder``).
+        layers: its layers.
+        head: the LM head.
+        final: the norm between the layers and the head, or None.
+        head_scale: the multiplier of the head's input (tied-embedding T5, ``logit_scale``).
+        logits_bias: a bias row added to the logits (BART), or None.
+        rotary: the model's RoPE module (rotary families), or None.
+        position_bias: ``(q_len, k_len) -> [1, heads, q_len, k_len]`` relative-position bias (T5), or None.
     """
 
-    decoder: Callable[[Any], Any]
-    layers: str
-    block_class: str
-    embed: Callable[[Any, Tensor, Tensor], Tensor]
-    block: Callable[[Any, Tensor, StaticRunner, int], Tensor]
-    head: Callable[[Any, Tensor, Callable[..., Tensor]], Tensor]
-    rotary: Callable[[Any, Tensor, torch.dtype], tuple[Tensor, Tensor]] | None = None
-    position_bias: Callable[[Any, int], Tensor] | None = None
+    decoder: Any
+    layers: nn.ModuleList
+    head: nn.Linear
+    final: nn.Module | None = None
+    head_scale: float = 1.0
+    logits_bias: Tensor | None = None
+    rotary: Any = None
+    position_bias: Callable[[int, int], Tensor] | None = None
 
 
-def _gpt2_block(layer: Any, x: Tensor, run: StaticRunner, i: int) -> Tensor:
-    x = x + run.attend(i, layer.multiHeadAttention, layer.layerNorm1(x))
-    ffn = layer.feedForward
-    return x + run.linear(ffn.act(run.linear(layer.layerNorm2(x), ffn.intermediateDense)), ffn.outputDense)
+def _norm(layer: Any, name: str | None, x: Tensor) -> Tensor:
+    return x if name is None else layer._modules[name](x)
 
 
-def _llama_block(layer: Any, x: Tensor, run: StaticRunner, i: int) -> Tensor:
-    x = x + run.attend(i, layer.multiHeadAttention, layer.attnLayerNorm(x))
-    ffn = layer.feedForward
-    gate, up = run.linear(layer.ffnLayerNorm(x), ffn.intermediateDense, ffn.intermediateDense2).chunk(2, dim=-1)
-    return x + run.linear(ffn.act(gate) * up, ffn.outputDense)
+def _block(layer: Any, x: Tensor, run: StaticRunner, i: int) -> Tensor:
+    """One ``TransformerLayer`` for ``[rows, hidden]``: ``post(x + f(pre(x)))`` per block, as its ``forward``."""
+    before, after, ffn_before, ffn_after = layer.norms
+    x = _norm(layer, after, x + run.attend(i, layer.multiHeadAttention, _norm(layer, before, x)))
+    if layer.crossAttention is not None:
+        cross = run.cross(i, layer.crossAttention, _norm(layer, "crossLayerNorm" if before else None, x))
+        x = _norm(layer, None if before else "crossLayerNorm", x + cross)
+    return _norm(layer, ffn_after, x + run.feed_forward(layer.feedForward, _norm(layer, ffn_before, x)))
 
 
-def _t5_block(layer: Any, x: Tensor, run: StaticRunner, i: int) -> Tensor:
-    x = x + run.attend(i, layer.multiHeadAttention, layer.layerNorm1(x))
-    x = x + run.cross(i, layer.crossAttention, layer.crossLayerNorm(x))
-    ffn, h = layer.feedForward, layer.layerNorm2(x)
-    if ffn.intermediateDense1 is None:  # t5.1.0: act(wi x)
-        h = ffn.act(run.linear(h, ffn.intermediateDense))
-    else:  # t5.1.1 and later: act(wi_0 x) * wi_1 x
-        gate, up = run.linear(h, ffn.intermediateDense, ffn.intermediateDense1).chunk(2, dim=-1)
-        h = ffn.act(gate) * up
-    return x + run.linear(h, ffn.outputDense)
-
-
-def _t5_head(decoder: Any, x: Tensor, linear: Callable[..., Tensor]) -> Tensor:
-    hidden = decoder.final_layer_norm(x)
-    if decoder.config.scale_decoder_outputs:  # the tied-embedding T5 scales before its head
-        hidden = hidden * decoder.config.d_model**-0.5
-    return linear(hidden, decoder.lm_head)
-
-
-_GPT2 = Family(
-    decoder=lambda model: model, layers="encoderLayer", block_class="GPT2Layer",
-    embed=lambda decoder, ids, pos: decoder.embeddings(ids, pos), block=_gpt2_block,
-    head=lambda decoder, x, linear: linear(decoder.LayerNormFinal(x), decoder.dense),
-)
-_LLAMA = Family(
-    decoder=lambda model: model, layers="decoderLayer", block_class="LlamaLayer",
-    embed=lambda decoder, ids, pos: decoder.embeddings(ids), block=_llama_block,
-    head=lambda decoder, x, linear: linear(decoder.LayerNormFinal(x), decoder.lm_head),
-    rotary=lambda decoder, pos, dtype: decoder.rotary(pos, dtype),
-)
-_T5 = Family(
-    decoder=lambda model: model.decoder, layers="decoderLayer", block_class="T5DecoderLayer",
-    embed=lambda decoder, ids, pos: decoder.embeddings(ids), block=_t5_block, head=_t5_head,
-    position_bias=lambda decoder, capacity: decoder.relative_position_bias(1, capacity),
-)
-
-# (module, class) of the model class that defines ``forward`` -> its wiring
-FAMILIES: dict[tuple[str, str], Family] = {
-    ("bert4torch.models.gpt2", "GPT2"): _GPT2,
-    ("bert4torch.models.llama", "Llama"): _LLAMA,
-    ("bert4torch.models.qwen2", "Qwen2"): _LLAMA,
-    ("bert4torch.models.t5", "T5"): _T5,
-}
+def _stack_family(model: Any) -> Family | None:
+    """The family of a decoder-only ``CausalLM`` or of an ``EncoderDecoderLM``'s decoder stack, else None."""
+    owner = next((c for c in type(model).__mro__ if "forward" in c.__dict__), object)  # a subclass may override it
+    if (owner.__module__, owner.__qualname__) == ("bert4torch.models._decoder", "CausalLM"):
+        inputs = next(c for c in type(model).__mro__ if "layer_inputs" in c.__dict__)
+        rotary = getattr(model, "rotary", None)
+        # the base layer inputs (mask only), or LLaMA's (mask and RoPE angles); others (relative positions) differ
+        if model.input_names() != ("token_ids",) or (inputs.__qualname__ != "CausalLM" and rotary is None):
+            return None
+        final = None if model.final_name is None else model._modules[model.final_name]
+        return Family(model, model._modules[model.layers_name], model._modules[model.head_name], final,
+                      rotary=rotary)
+    if (owner.__module__, owner.__qualname__) == ("bert4torch.models._decoder", "EncoderDecoderLM"):
+        d = model.decoder
+        return Family(d, d.decoderLayer, d.lm_head, d.final_layer_norm, d.head_scale, d.final_logits_bias,
+                      position_bias=d.relative_position_bias)
+    return None
 
 
 def family_of(model: Any) -> Family | None:
-    """The wiring of ``model`` when its steps may run on a preallocated cache, else None (the generic path)."""
+    """Where ``model``'s decoding steps live when they may run on a preallocated cache, else None (the generic
+    path: training mode, an overridden ``forward``, a layer or attention this step does not reproduce, or
+    probabilities out)."""
     if not isinstance(model, nn.Module) or model.training:
         return None
-    owner = next((c for c in type(model).__mro__ if "forward" in c.__dict__), object)  # a subclass may override it
-    family = FAMILIES.get((owner.__module__, owner.__qualname__))
-    if family is None:
+    family = _stack_family(model)
+    if family is None or getattr(family.decoder, "final_activation", None) not in (None, "linear"):
         return None
-    decoder = family.decoder(model)
-    layers = getattr(decoder, family.layers, ())
-    if not layers or any(type(layer).__qualname__ != family.block_class for layer in layers):
+    if getattr(getattr(family.decoder, "config", None), "final_activation", "linear") != "linear":
         return None
-    if getattr(getattr(decoder, "config", None), "final_activation", "linear") != "linear":
-        return None  # probabilities out: the generic path turns them into scores as it always did
+    for layer in family.layers:
+        if type(layer).__qualname__ != "TransformerLayer" or type(layer).__module__ != "bert4torch.layers._transformer":
+            return None
+        for attn in (layer.multiHeadAttention, layer.crossAttention):
+            if attn is not None and (attn.p_bias is not None or attn.return_attention_scores):
+                return None
     return family
-
-
-def _rotate_half(x: Tensor) -> Tensor:
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat((-x2, x1), dim=-1)
 
 
 def _preallocated(pairs: Any, capacity: int | None) -> tuple[list[Tensor], list[Tensor]]:
@@ -161,16 +137,16 @@ class StaticRunner:
     """The model side of one generation on a preallocated cache, with ``Runner``'s interface.
 
     Args:
-        model: a model whose family is in :data:`FAMILIES`.
-        family: its wiring.
+        model: a model :func:`family_of` accepts.
+        family: where its decoding modules are.
         seq2seq: whether ``model`` is an encoder-decoder.
         capacity: the longest decoder sequence the call may reach (prompt width, or 1, plus new tokens).
     """
 
     def __init__(self, model: Any, family: Family, seq2seq: bool, capacity: int) -> None:
         self.model, self.family, self.seq2seq, self.capacity = model, family, seq2seq, capacity
-        self.decoder = family.decoder(model)
-        self.layers: nn.ModuleList = getattr(self.decoder, family.layers)
+        self.decoder = family.decoder
+        self.layers: nn.ModuleList = family.layers
         self.keys: list[Tensor] = []
         self.values: list[Tensor] = []
         self.cross_keys: list[Tensor] = []  # seq2seq: the encoder output projected by each layer, computed once
@@ -179,7 +155,7 @@ class StaticRunner:
         self.cross_bias: Tensor | None = None  # [rows, 1, 1, src_len] hides the source's padding
         self.position_bias: Tensor | None = None  # [1, heads, 1, capacity] (relative-position families)
         self.positions: Tensor | None = None  # [rows] the position id of each row's next token
-        self._rope: tuple[Tensor, Tensor] | None = None  # this step's (cos, sin) (rotary families)
+        self._rope: Any = None  # this step's RotaryAngles (rotary families)
         self.length = 0  # filled columns
         self._weights: dict[tuple[nn.Linear, ...], tuple[Tensor, Tensor | None]] = {}  # arranged once per call
 
@@ -196,7 +172,7 @@ class StaticRunner:
         if cache.encoder_mask is not None:
             self.cross_bias = _mask_bias(cache.encoder_mask, cache.encoder_mask.shape[1], dtype)
         if self.family.position_bias is not None:
-            self.position_bias = self.family.position_bias(self.decoder, self.capacity).to(dtype)
+            self.position_bias = self.family.position_bias(1, self.capacity).to(dtype)
         self.positions = real.sum(dim=1)
         self.length = width
         return logits
@@ -207,15 +183,20 @@ class StaticRunner:
         if self.length >= self.capacity:
             raise RuntimeError(f"the preallocated cache holds {self.capacity} positions: all are used")
         decoder, family = self.decoder, self.family
-        x = family.embed(decoder, next_ids, self.positions)  # [rows, hidden]: one token per row, no length axis
-        if family.rotary is not None:
-            cos, sin = family.rotary(decoder, self.positions, x.dtype)
-            self._rope = cos[:, None, None, :], sin[:, None, None, :]
+        # [rows, hidden]: one token per row, no length axis
+        x = decoder.embeddings(next_ids[:, None], position_ids=self.positions[:, None])[:, 0]
+        if family.rotary is not None:  # angles [rows, 1, 1, dim] against q/k [rows, heads, 1, dim]
+            self._rope = family.rotary.angles(self.positions[:, None], x.dtype)
         for i, layer in enumerate(self.layers):
-            x = family.block(layer, x, self, i)
+            x = _block(layer, x, self, i)
         self.length += 1
         self.positions = self.positions + 1
-        return family.head(decoder, x, self.linear).float()
+        if family.final is not None:
+            x = family.final(x)
+        logits = self.linear(x * family.head_scale if family.head_scale != 1.0 else x, family.head)
+        if family.logits_bias is not None:
+            logits = logits + family.logits_bias
+        return logits.float()
 
     def linear(self, x: Tensor, *linears: nn.Linear) -> Tensor:
         """``cat([lin(x) for lin in linears], -1)`` for the ``[rows, in]`` of a step (``_layout.py``)."""
@@ -226,13 +207,13 @@ class StaticRunner:
 
     def attend(self, i: int, attn: Any, h: Tensor) -> Tensor:
         """Self-attention of layer ``i`` for one new token per row: write its key/value column, attend the prefix."""
-        rows, heads, kv_heads, dim = h.shape[0], attn.num_heads, attn.num_kv_heads, attn.head_dim
-        q, k, v = self.linear(h, attn.q, attn.k, attn.v).split([heads * dim, kv_heads * dim, kv_heads * dim], -1)
+        rows, heads, kv_heads = h.shape[0], attn.num_attention_heads, attn.num_key_value_heads
+        dk, dv = attn.attention_key_size, attn.attention_head_size
+        q, k, v = self.linear(h, attn.q, attn.k, attn.v).split([heads * dk, kv_heads * dk, kv_heads * dv], -1)
         # [rows, heads * dim] -> [rows, heads, 1, dim]: with one query per row the heads need no transpose
-        q, k, v = q.view(rows, heads, 1, dim), k.view(rows, kv_heads, 1, dim), v.view(rows, kv_heads, 1, dim)
+        q, k, v = q.view(rows, heads, 1, dk), k.view(rows, kv_heads, 1, dk), v.view(rows, kv_heads, 1, dv)
         if self._rope is not None:
-            cos, sin = self._rope
-            q, k = q * cos + _rotate_half(q) * sin, k * cos + _rotate_half(k) * sin
+            q, k = self._rope.rotate(q), self._rope.rotate(k)
         end = self.length + 1
         self.keys[i][:, :, self.length:end] = k
         self.values[i][:, :, self.length:end] = v
@@ -244,7 +225,7 @@ class StaticRunner:
 
     def cross(self, i: int, attn: Any, h: Tensor) -> Tensor:
         """Cross-attention of layer ``i`` over the encoder output's keys/values cached by the prompt's run."""
-        q = self.linear(h, attn.q).view(h.shape[0], attn.num_heads, 1, attn.head_dim)
+        q = self.linear(h, attn.q).view(h.shape[0], attn.num_attention_heads, 1, attn.attention_key_size)
         return self._attention(attn, q, self.cross_keys[i], self.cross_values[i], self.cross_bias)
 
     def _attention(self, attn: Any, q: Tensor, keys: Tensor, values: Tensor, bias: Tensor | None) -> Tensor:
@@ -256,7 +237,17 @@ class StaticRunner:
             keys = keys.repeat_interleave(heads // kv_heads, dim=1)
             values = values.repeat_interleave(heads // kv_heads, dim=1)
         out = F.scaled_dot_product_attention(q, keys, values, attn_mask=bias, scale=attn.scale, **extra)
-        return self.linear(out.reshape(q.shape[0], heads * q.shape[3]), attn.o)
+        return self.linear(out.reshape(q.shape[0], heads * out.shape[3]), attn.o)
+
+    def feed_forward(self, ffn: Any, h: Tensor) -> Tensor:
+        """A ``PositionWiseFeedForward`` (plain or gated) on ``[rows, hidden]``."""
+        first, last = (ffn._modules[name] for name in ffn.linear_names)
+        if ffn.gated is None:
+            inner = ffn.intermediate_act_fn(self.linear(h, first))
+        else:
+            gate, up = self.linear(h, first, ffn._modules[ffn.gated]).chunk(2, dim=-1)
+            inner = ffn.intermediate_act_fn(gate) * up
+        return self.linear(inner, last)
 
     def reorder(self, index: Tensor) -> None:
         """Keep rows ``index`` (beam search): only the rows that take another row's place are copied, in place."""
