@@ -34,7 +34,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 import torch  # noqa: E402
 import transformers  # noqa: E402
 
-from bert4torch.generation import _static, generate  # noqa: E402
+from bert4torch.generation import _generate, generate  # noqa: E402
 from bert4torch.models import build_transformer_model  # noqa: E402
 
 PROMPT, NEW, VOCAB = 32, 128, 8000
@@ -70,12 +70,12 @@ def _reader(model: torch.nn.Module) -> tuple[int, Callable[[], float]]:
 @contextlib.contextmanager
 def _generic_path() -> Iterator[None]:
     """Within it, ``generate`` runs every model on its own ``forward`` (no family has a preallocated cache)."""
-    saved = dict(_static.FAMILIES)
-    _static.FAMILIES.clear()
+    saved = _generate.family_of
+    _generate.family_of = lambda model: None
     try:
         yield
     finally:
-        _static.FAMILIES.update(saved)
+        _generate.family_of = saved
 
 
 def _seconds(fn: Callable[[], object]) -> float:
