@@ -22,13 +22,8 @@ sys.path.insert(0, str(HARNESS))
 from checkpoints import SPEC  # noqa: E402
 from catalog import REPRESENTATIVE  # noqa: E402
 
-T1 = "TRIAGE T1 (b4t-tokenizers): Tokenizer refuses a vocabulary without [MASK], as load_vocab(simplified=True) makes"
-
 # example -> the TRIAGE.md entry that keeps it from running today (a strict xfail: it fails loudly once fixed)
-KNOWN_ELSEWHERE: dict[str, str] = {
-    "seq2seq/task_seq2seq_autotitle_csl_unilm": T1,
-    "others/task_conditional_language_model": T1,
-}
+KNOWN_ELSEWHERE: dict[str, str] = {}
 
 pytestmark = pytest.mark.slow
 
