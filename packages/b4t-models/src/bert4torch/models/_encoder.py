@@ -29,6 +29,7 @@ from torch.utils.checkpoint import checkpoint as grad_checkpoint
 
 from ._base import ModelBase
 from ._config import EncoderConfig
+from ._surgery import expand_positions, vocab_rows
 
 __all__ = ["BERT_BASE", "LM_Mask", "UniLM_Mask", "extend_with_language_model", "extend_with_unified_language_model"]
 
@@ -39,6 +40,8 @@ class BERT_BASE(ModelBase):  # noqa: N801 - the original's public name
     config_class: ClassVar[type[EncoderConfig]] = EncoderConfig
     # parameters whose first axis is the vocabulary (keep_tokens / compound_tokens surgery)
     vocab_parameters: ClassVar[tuple[str, ...]] = ("embeddings.word_embeddings.weight", "mlmDecoder.weight", "mlmBias")
+    # the optional heads (modules or parameters): initialised with a notice when the checkpoint has none
+    head_names: ClassVar[tuple[str, ...]] = ("pooler", "nsp", "mlmDense", "mlmLayerNorm", "mlmDecoder", "mlmBias")
 
     def build(self) -> None:
         """Copy every config field onto the model (the original's custom models read ``self.hidden_size``)."""
@@ -155,6 +158,15 @@ class BERT_BASE(ModelBase):  # noqa: N801 - the original's public name
         return {id(m) for root in [self.layer_norm_conds, *self.layer_add_embs] if isinstance(root, nn.Module)
                 for m in root.modules()}
 
+    def added_parameters(self) -> set[str]:
+        """The heads switched on, cross-attention (``is_decoder``), a subclass's layers; and the position table when
+        the config file is NEZHA's (relative positions: its checkpoints have no table)."""
+        nezha = {"max_relative_position", "use_relative_position"} & set(self.config.ignored_keys)
+        return super().added_parameters() | {
+            name for name in self.state_dict()
+            if name.split(".")[0] in self.head_names or ".crossAttention." in name or ".crossLayerNorm." in name
+            or (nezha and name == "embeddings.position_embeddings.weight")}
+
     def expected_new_parameters(self) -> set[str]:
         """Conditional LayerNorm gains and the user's modules: a pretrained checkpoint cannot hold them."""
         user = {n for n, _ in self.named_parameters(remove_duplicate=False)
@@ -167,21 +179,13 @@ class BERT_BASE(ModelBase):  # noqa: N801 - the original's public name
             return {"mlmDecoder.weight": "embeddings.word_embeddings.weight"}
         return {}
 
-    def _vocab_rows(self, tensor: torch.Tensor) -> torch.Tensor:
-        """Apply keep_tokens then compound_tokens to a tensor whose first axis is the vocabulary."""
-        if self.keep_tokens is not None:
-            tensor = tensor[torch.as_tensor(self.keep_tokens, dtype=torch.long)]
-        if self.compound_tokens:
-            # one new row per group: the mean of the group's rows
-            rows = [tensor[torch.as_tensor(list(group), dtype=torch.long)].mean(0, keepdim=True)
-                    for group in self.compound_tokens]
-            tensor = torch.cat([tensor, *rows], 0)
-        return tensor
-
     def load_variable(self, name: str, tensor: torch.Tensor) -> torch.Tensor:
-        """Vocabulary surgery for ``keep_tokens``/``compound_tokens`` on the parameters indexed by token id."""
-        if name in self.vocab_parameters and (self.keep_tokens is not None or self.compound_tokens):
-            return self._vocab_rows(tensor)
+        """Vocabulary surgery for ``keep_tokens``/``compound_tokens`` on the parameters indexed by token id, and the
+        hierarchical expansion of a shorter position table."""
+        if name in self.vocab_parameters:
+            return vocab_rows(tensor, self.vocab_size, self.keep_tokens, self.compound_tokens)
+        if name == "embeddings.position_embeddings.weight" and self.hierarchical_position:
+            return expand_positions(tensor, self.max_position, self.hierarchical_position)
         return tensor
 
     def to_hf_config(self) -> dict[str, Any]:

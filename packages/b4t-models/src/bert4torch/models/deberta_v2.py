@@ -65,6 +65,9 @@ DEBERTA_V2_WEIGHT_MAP: dict[str, str | list[str] | None] = {
         .replace("attention.self.key.", "attention.self.key_proj.")
         .replace("attention.self.value.", "attention.self.value_proj."): v
        for k, v in bert_weight_map("deberta").items() if "pooler" not in k and "seq_relationship" not in k},
+    # the original's convert script (convert_deberta_v2.py) renames query_proj/key_proj/value_proj to BERT's names
+    **{_P + f"attention.self.{name}.{leaf}": f"encoderLayer.{{}}.multiHeadAttention.{name[0]}.{leaf}"
+       for name in ("query", "key", "value") for leaf in ("weight", "bias")},
     _P + "attention.self.pos_key_proj.weight": "encoderLayer.{}.multiHeadAttention.pos_key_proj.weight",
     _P + "attention.self.pos_key_proj.bias": "encoderLayer.{}.multiHeadAttention.pos_key_proj.bias",
     _P + "attention.self.pos_query_proj.weight": "encoderLayer.{}.multiHeadAttention.pos_query_proj.weight",
