@@ -60,8 +60,14 @@ def bert_weight_map(prefix: str = "bert", head_prefix: str = "cls") -> dict[str,
     ``mlmBias``; the first is the one written back when saving.
     """
     p, h = prefix, head_prefix
+    cross = {"crossattention.self.query": "crossAttention.q", "crossattention.self.key": "crossAttention.k",
+             "crossattention.self.value": "crossAttention.v", "crossattention.output.dense": "crossAttention.o",
+             "crossattention.output.LayerNorm": "crossLayerNorm"}
     return {
         **bert_layout_keys(prefix),
+        # is_decoder=True: HF's cross-attention keys, and the original's own name of its norm (layerNorm3)
+        **module_keys({f"{p}.encoder.layer.{{}}.{theirs}": f"encoderLayer.{{}}.{ours}" for theirs, ours in cross.items()}),
+        **module_keys({"encoderLayer.{}.layerNorm3": "encoderLayer.{}.crossLayerNorm"}),
         f"{p}.pooler.dense.weight": "pooler.weight",
         f"{p}.pooler.dense.bias": "pooler.bias",
         f"{h}.seq_relationship.weight": "nsp.weight",
@@ -119,7 +125,8 @@ class BERT(BERT_BASE, config=BertConfig, prefix="bert", weight_map=BERT_WEIGHT_M
     def build_layer(self, index: int) -> nn.Module:
         c = self.config
         return BertLayer(c.hidden_size, c.num_attention_heads, c.dropout_rate, c.attention_probs_dropout_prob,
-                         c.intermediate_size, c.hidden_act, c.is_dropout, c.conditional_size, **self.layer_kwargs())
+                         c.intermediate_size, c.hidden_act, c.is_dropout, c.conditional_size, is_decoder=c.is_decoder,
+                         **self.layer_kwargs())
 
     def build_heads(self) -> None:
         c = self.config

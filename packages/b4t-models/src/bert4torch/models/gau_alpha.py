@@ -15,7 +15,7 @@ from torch import nn
 
 from bert4torch.layers import GatedAttentionUnit, LayerNorm, RotaryAngles
 
-from ._config import EncoderConfig
+from ._config import ConfigError, EncoderConfig
 from .roformer import RoFormerV2
 
 __all__ = ["GAU_ALPHA_WEIGHT_MAP", "GAU_alpha", "GauAlphaConfig"]
@@ -28,6 +28,12 @@ class GauAlphaConfig(EncoderConfig):
     hidden_act: str = "swish"
     attention_key_size: int | None = 128  # size of the shared q/k vector
     normalization: str = "softmax_plus"  # 'softmax' | 'squared_relu' | 'softmax_plus'
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.is_decoder:
+            raise ConfigError("GauAlphaConfig: gated attention units have no cross-attention; is_decoder=True is not "
+                              "available")
 
 
 class GauLayer(nn.Module):
