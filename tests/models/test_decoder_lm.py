@@ -191,7 +191,7 @@ def test_gpt2_c_attn_surgery_round_trips() -> None:
 @pytest.mark.parametrize(
     ("model", "config", "message"),
     [
-        ("gpt2", {"n_embd": 8, "n_layer": 1, "n_head": 2, "vocab_size": 10, "n_embed": 8}, "did you mean 'n_embd'"),
+        ("gpt2", {"n_layer": 1, "n_head": 2, "vocab_size": 10, "n_embed": 8}, "'n_embed' looks like 'hidden_size'"),
         ("gpt2", {"n_embd": 8, "n_layer": 1, "n_head": 2, "vocab_size": 10, "scale_attn_by_inverse_layer_idx": True},
          "scale_attn_by_inverse_layer_idx"),
         ("llama", {"hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 8,

@@ -165,9 +165,12 @@ def test_t5_encoder_and_decoder_variants(tmp_path: Path) -> None:
     assert (logits - theirs.logits).abs().max().item() <= ATOL
 
 
-def test_t5_config_rejects_unknown_key() -> None:
+def test_t5_config_rejects_a_typed_unknown_key_and_names_a_misspelt_file_key() -> None:
+    sizes = {"vocab_size": 9, "d_kv": 2, "d_ff": 4, "num_layers": 1, "num_heads": 2}
     with pytest.raises(ConfigError, match="did you mean 'd_model'"):
-        t5_mod.T5Config.from_dict({"vocab_size": 9, "d_modle": 8, "d_kv": 2, "d_ff": 4, "num_layers": 1, "num_heads": 2})
+        t5_mod.T5Config.from_dict(sizes, overrides={"d_modle": 8})
+    with pytest.raises(ConfigError, match="missing: d_model .*'d_modle' looks like 'd_model'"):
+        t5_mod.T5Config.from_dict({**sizes, "d_modle": 8})
 
 
 @pytest.mark.parametrize("model", ["transformer", "decoder"])

@@ -522,7 +522,7 @@ def cpm_lm(path: Path) -> None:
     """TsinghuaAI's CPM-Generate (HF GPT2 keys), then ``convert_gpt2__cmp_lm_2.6b.py``."""
     n = corpus.train_sentencepiece(path / "chinese_vocab", user_defined_symbols="<eod>,<pad>")
     write_json(path / "bert4torch_config.json", shrink(script_config("convert_gpt2__cmp_lm_2.6b.py"), n))
-    hf = dict(vocab_size=n, n_positions=1024, n_embd=H, n_layer=LAYERS, n_head=HEADS)
+    hf = dict(vocab_size=n, n_positions=1024, n_embd=H, n_layer=LAYERS, n_head=HEADS, n_inner=FFN)  # as the config
     save(path / "pytorch_model.bin", hf_state("GPT2LMHeadModel", "GPT2Config", **hf))
     run_convert("convert_gpt2__cmp_lm_2.6b.py", _root(path))
 
@@ -534,7 +534,7 @@ def gpt2_ml(path: Path) -> None:
 
     vocab(path)
     write_json(path / "bert4torch_config.json", shrink(script_config("convert_gpt2__gpt2-ml.py"), v_size()))
-    hf = dict(vocab_size=v_size(), n_positions=1024, n_embd=H, n_layer=LAYERS, n_head=HEADS)
+    hf = dict(vocab_size=v_size(), n_positions=1024, n_embd=H, n_layer=LAYERS, n_head=HEADS, n_inner=FFN)
     state = {k: v for k, v in hf_state("GPT2Model", "GPT2Config", **hf).items() if not k.startswith("ln_f")}
     state["emb_norm.weight"] = torch.ones(H)
     state["emb_norm.bias"] = torch.zeros(H)

@@ -32,26 +32,36 @@ class LayerNorm(nn.Module):
         weight: whether there is a learned gain (RoFormerV2 has none).
         bias: whether there is a learned bias (RMS norms and RoFormerV2 have none).
         norm_mode: ``'normal'`` (mean and variance) or ``'rmsnorm'`` (root mean square only).
+        dim_index: the axis normalised (default the last). With another axis, ``hidden_size`` is the shape of the
+            gain and bias, broadcast against the input: ``LayerNorm((1, C, 1, 1), dim_index=1)`` normalises a
+            ``[B, C, H, W]`` map over its channels.
     """
+
+    _along = False  # instances pickled before ``dim_index`` existed normalise the last axis
+    dim_index = -1
 
     def __init__(
         self,
-        hidden_size: int,
+        hidden_size: int | tuple[int, ...],
         eps: float = 1e-12,
         conditional_size: int | bool = False,
         weight: bool = True,
         bias: bool = True,
         norm_mode: str = "normal",
+        dim_index: int = -1,
     ) -> None:
         super().__init__()
         if norm_mode not in ("normal", "rmsnorm"):
             raise ValueError(f"norm_mode must be 'normal' or 'rmsnorm', got {norm_mode!r}")
+        shape = tuple(hidden_size) if isinstance(hidden_size, (tuple, list)) else (hidden_size,)
         self.hidden_size = hidden_size
-        self.normalized_shape = (hidden_size,)
+        self.normalized_shape = shape
+        self.dim_index = dim_index
+        self._along = len(shape) > 1 or dim_index != -1  # not the last axis alone: F.layer_norm cannot do it
         self.eps = eps
         self.norm_mode = norm_mode
-        self.weight = nn.Parameter(torch.ones(hidden_size)) if weight else None
-        self.bias = nn.Parameter(torch.zeros(hidden_size)) if bias else None
+        self.weight = nn.Parameter(torch.ones(shape)) if weight else None
+        self.bias = nn.Parameter(torch.zeros(shape)) if bias else None
         self.conditional_size = int(conditional_size or 0)
         if self.conditional_size:
             self.dense1 = nn.Linear(self.conditional_size, hidden_size, bias=False)
@@ -59,7 +69,17 @@ class LayerNorm(nn.Module):
             nn.init.zeros_(self.dense1.weight)
             nn.init.zeros_(self.dense2.weight)
 
+    def _along_axis(self, x: Tensor, weight: Tensor | None, bias: Tensor | None) -> Tensor:
+        """Normalise along ``dim_index``, the gain and bias broadcast against ``x``."""
+        if self.norm_mode == "normal":
+            x = x - x.mean(self.dim_index, keepdim=True)
+        out = x * torch.rsqrt(x.pow(2).mean(self.dim_index, keepdim=True) + self.eps)
+        out = out if weight is None else out * weight
+        return out if bias is None else out + bias
+
     def _normalize(self, x: Tensor, weight: Tensor | None, bias: Tensor | None) -> Tensor:
+        if self._along:
+            return self._along_axis(x, weight, bias)
         if self.norm_mode == "normal":
             return F.layer_norm(x, self.normalized_shape, weight, bias, self.eps)
         out = rms_norm(x, weight, self.eps)
@@ -68,6 +88,8 @@ class LayerNorm(nn.Module):
     def forward(self, inputs: Tensor | tuple[Tensor, Tensor] | list[Tensor]) -> Tensor:
         """Normalise ``x``, or ``(x, cond)`` for a conditional LayerNorm (``cond``: ``[btz, c]``/``[btz, seq, c]``)."""
         if isinstance(inputs, Tensor):
+            if self._along:
+                return self._along_axis(inputs, self.weight, self.bias)
             if self.norm_mode == "normal":
                 return F.layer_norm(inputs, self.normalized_shape, self.weight, self.bias, self.eps)
             out = rms_norm(inputs, self.weight, self.eps)

@@ -232,7 +232,8 @@ class TransformerLayer(nn.Module):
         if use_cache:
             out, self_kv = out
         x = self._norm(after, x + self.dropout1(out), cond)
-        if self.crossAttention is not None:
+        # without encoder states (a BERT decoder called alone) the layer runs without its cross-attention
+        if self.crossAttention is not None and (encoder_hidden_states is not None or cross_past_key_value is not None):
             out = self.crossAttention(self._norm("crossLayerNorm" if before else None, x, cond),
                                       encoder_hidden_states=encoder_hidden_states, use_cache=use_cache,
                                       encoder_attention_mask=encoder_attention_mask,
@@ -261,6 +262,8 @@ class BertLayer(TransformerLayer):
         norm_mode: ``'normal'`` or ``'rmsnorm'``.
         norm_weight: LayerNorms have a gain.
         norm_bias: LayerNorms have a bias.
+        is_decoder: add cross-attention (``crossAttention``, normalised by ``crossLayerNorm`` after the residual),
+            which reads the ``encoder_hidden_states`` given to ``forward``.
         **attention_options: keyword options of :class:`MultiHeadAttentionLayer` (``attention_head_size``,
             ``attention_key_size``, ``attention_scale``, ``p_bias``, ``max_position``, ``max_relative_position``...).
     """
@@ -281,13 +284,19 @@ class BertLayer(TransformerLayer):
         norm_mode: str = "normal",
         norm_weight: bool = True,
         norm_bias: bool = True,
+        is_decoder: bool = False,
         **attention_options: Any,
     ) -> None:
         attention_options.setdefault("dropout_rate", dropout_rate)
+        # cross-attention has the self-attention's sizes and scale, no position scheme (positions are the encoder's)
+        cross = {k: v for k, v in attention_options.items()
+                 if k in ("attention_head_size", "attention_key_size", "attention_scale", "scale", "dropout_rate")}
         super().__init__(
             MultiHeadAttentionLayer(hidden_size, num_attention_heads, attention_probs_dropout_prob, bias=bias,
                                     **attention_options),
             PositionWiseFeedForward(hidden_size, intermediate_size, dropout_rate, hidden_act, is_dropout, bias),
             lambda: LayerNorm(hidden_size, layer_norm_eps, conditional_size, norm_weight, norm_bias, norm_mode),
+            cross_attention=MultiHeadAttentionLayer(hidden_size, num_attention_heads, attention_probs_dropout_prob,
+                                                    bias=bias, cross=True, **cross) if is_decoder else None,
             dropout_rate=dropout_rate,
         )

@@ -22,14 +22,8 @@ from ._encoder import BERT_BASE, LM_Mask, UniLM_Mask, extend_with_language_model
 from ._build import build_transformer_model
 from ._config import ConfigError, EncoderConfig
 from ._registry import MODELS, resolve_model
-from ._weights import (
-    CheckpointError,
-    LoadReport,
-    WeightLoadingError,
-    invert_weight_map,
-    load_checkpoint,
-    load_weights,
-)
+from ._loading import LoadReport, WeightLoadingError, load_weights
+from ._weights import CheckpointError, invert_weight_map, load_checkpoint
 
 # public class name -> module (family files); resolved on first attribute access
 _LAZY_CLASSES: dict[str, str] = {}

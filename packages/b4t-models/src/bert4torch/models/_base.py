@@ -33,7 +33,8 @@ from torch import Tensor, nn
 from bert4torch.layers import LayerNorm
 
 from ._config import ConfigError, ModelConfig
-from ._weights import LoadReport, WeightMap, invert_weight_map, load_weights, save_state_dict, template_key
+from ._loading import LoadReport, load_weights
+from ._weights import WeightMap, invert_weight_map, save_state_dict, template_key
 
 __all__ = ["ModelBase", "output_activation", "unpack_inputs"]
 
@@ -99,7 +100,7 @@ class ModelBase(nn.Module):
     def config_from(cls, config: ModelConfig | None, options: Mapping[str, Any]) -> ModelConfig:
         """The config from a config object and/or keyword options (validated by ``cls.config_class.from_dict``)."""
         if config is None:
-            return cls.config_class.from_dict(options)
+            return cls.config_class.from_dict({}, overrides=options)
         if options:
             return cls.config_class.from_dict(config.to_dict(), overrides=options)
         return config
@@ -136,12 +137,18 @@ class ModelBase(nn.Module):
                 nn.init.zeros_(module.dense1.weight)
                 nn.init.zeros_(module.dense2.weight)
 
-    def materialize(self) -> None:
-        """Allocate and initialise every tensor still on the meta device (what a checkpoint did not provide)."""
+    def materialize(self) -> list[str]:
+        """Allocate and initialise every tensor still on the meta device (what a checkpoint did not provide).
+
+        Returns:
+            The names of the tensors initialised here.
+        """
+        names = [n for n, t in self.state_dict(keep_vars=True).items() if t.is_meta]
         pending = [m for m in self.modules()
                    if any(t.is_meta for t in [*m.parameters(recurse=False), *m.buffers(recurse=False)])]
         for module in pending:
             module.to_empty(device="cpu", recurse=False)
+            self._init_own_tensors(module)
             self.init_model_weights(module)
         pending_ids = {id(m) for m in pending}
         for module in self.modules():  # a conditional LayerNorm whose own gain was loaded: dense1/dense2 at zero
@@ -150,6 +157,39 @@ class ModelBase(nn.Module):
                     if id(dense) in pending_ids:
                         nn.init.zeros_(dense.weight)
         self.tie_weights()
+        return names
+
+    def _init_own_tensors(self, module: nn.Module) -> None:
+        """A fresh value for the tensors a module holds itself outside the layer types ``init_model_weights`` knows
+        (``mlmBias``, ``final_logits_bias``, T5's position bias...): biases at zero, the others normal(0,
+        ``initializer_range``); buffers at zero. Families refine it in ``init_model_weights``, which runs after."""
+        if isinstance(module, (nn.Linear, nn.Embedding, LayerNorm)):
+            return
+        with torch.no_grad():
+            for name, tensor in module.named_parameters(recurse=False):
+                if "bias" in name.lower():
+                    tensor.zero_()
+                else:
+                    tensor.normal_(0.0, self.config.initializer_range)
+            for tensor in module.buffers(recurse=False):
+                tensor.zero_()
+
+    def added_parameters(self) -> set[str]:
+        """Parameters the user asked to add, which a checkpoint may lack: initialised with a notice when it does.
+
+        Here: those of a user's subclass that its family does not build (BERT-of-Theseus' ``scc_layer``); encoders
+        add their optional heads.
+        """
+        family = next((k for k in type(self).__mro__ if k.__module__.startswith("bert4torch.models")
+                       and k.__module__ != "bert4torch.models._trainable"), None)
+        if family is None or family is type(self) or not issubclass(family, ModelBase):
+            return set()
+        try:
+            with torch.device("meta"):
+                own = set(family(self.config).state_dict())
+        except Exception:  # noqa: BLE001 - a subclass whose config its family cannot build adds nothing we can name
+            return set()
+        return {name for name in self.state_dict() if name not in own}
 
     def expected_new_parameters(self) -> set[str]:
         """Parameters that a pretrained checkpoint cannot hold: initialised, never reported missing."""

@@ -33,7 +33,7 @@ from ._base import ModelBase
 from ._config import read_config_file
 from ._encoder import BERT_BASE, extend_with_language_model, extend_with_unified_language_model
 from ._registry import resolve_model
-from ._weights import load_weights
+from ._loading import load_weights
 
 __all__ = ["build_transformer_model"]
 
@@ -127,10 +127,11 @@ def build_transformer_model(
     with torch.device("meta") if use_meta else contextlib.nullcontext():
         transformer = model_class(**options)
     if checkpoint_path is not None:
-        load_weights(transformer, checkpoint_path, ignore_invalid_weights=bool(options.get("ignore_invalid_weights")),
-                     assign=use_meta)
-        if use_meta:
-            transformer.materialize()
+        report = load_weights(transformer, checkpoint_path,
+                              ignore_invalid_weights=bool(options.get("ignore_invalid_weights")), assign=use_meta)
+        if use_meta:  # what the checkpoint did not provide is initialised now (and reported)
+            fresh = transformer.materialize()
+            report.initialized.extend(n for n in fresh if n not in report.initialized)
     transformer.configs = options  # type: ignore[assignment]  # the original exposes the merged config
     if return_model_config:
         return transformer, options

@@ -8,9 +8,14 @@ Every family's config subclasses :class:`ModelConfig` (``@dataclass(frozen=True,
 2. a key is a field, or an alias of one (``aliases``, merged along the MRO: ``max_position_embeddings ->
    max_position``, ``n_embd -> hidden_size``...). Within one source the field's own name beats an alias (an HF
    ``config.json`` read with bert4torch-style options); the keyword options win over the file;
-3. a ``checked`` key is accepted only with a value we implement (``position_embedding_type='absolute'``...);
+3. a ``checked`` key is accepted only with a value we implement (``position_embedding_type='absolute'``...); a
+   file's checked keys are checked even where a keyword option of the same name exists (``is_decoder``);
 4. HF bookkeeping keys (:data:`HF_IGNORED`, plus a family's ``ignored``) are dropped;
-5. anything else raises :class:`ConfigError` naming the closest valid option (there is no ``**kwargs`` sink).
+5. anything else is the source's concern: a key of the *file* that no family reads is ignored (a debug log; the
+   names are kept on ``config.ignored_keys``), as the original ignored them; a keyword option the user *typed* raises
+   :class:`ConfigError` naming the closest valid option (there is no ``**kwargs`` sink);
+6. every value is checked against the field's annotation and range (``_config_values``): a wrong type, a count
+   below its minimum or a null where a number is required raises :class:`ConfigError` naming the key.
 
 Options accepted for compatibility that change nothing (``inert``) warn once when given another value.
 Validation that needs several fields lives in ``__post_init__``.
@@ -21,13 +26,16 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import logging
 import os
 import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 from bert4torch.activations import ACT2FN
+
+from ._config_values import check_values
 
 __all__ = ["ConfigError", "DecoderConfig", "EncoderConfig", "HF_IGNORED", "ModelConfig", "close_name", "closest",
            "read_config_file"]
@@ -62,6 +70,7 @@ HF_IGNORED: frozenset[str] = frozenset(
     }
 )
 _WARNED: set[tuple[str, str]] = set()
+logger = logging.getLogger("bert4torch.models")
 
 
 def closest(name: str, valid: Iterable[str], cutoff: float = 0.6) -> str | None:
@@ -97,12 +106,24 @@ def read_config_file(config_path: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
+def _misspelt(missing: list[str], aliases: Mapping[str, str], unknown: list[str]) -> str:
+    """A hint naming the ignored file keys that look like a missing option (``'hiden_size'`` for ``hidden_size``)."""
+    hints = []
+    for name in missing:
+        spellings = [name, *(alias for alias, target in aliases.items() if target == name)]
+        close = next((key for key in unknown if closest(key, spellings)), None)
+        if close:
+            hints.append(f"the config file's {close!r} looks like {name!r}")
+    return f" ({'; '.join(hints)})" if hints else ""
+
+
 @dataclass(frozen=True, kw_only=True)
 class ModelConfig:
     """What every family's config has, and the one ``from_dict``."""
 
     initializer_range: float = 0.02  # std of the normal init of weights that no checkpoint provides
     ignore_invalid_weights: bool = False  # downgrade strict loading errors to a warning
+    ignored_keys: tuple[str, ...] = field(default=(), compare=False)  # config-file keys no option of this family reads
 
     aliases: ClassVar[dict[str, str]] = {}  # other spelling -> field name
     checked: ClassVar[dict[str, tuple]] = {}  # keys accepted only with one of these values: {key: allowed}
@@ -126,43 +147,63 @@ class ModelConfig:
         return data
 
     @classmethod
-    def _read(cls, source: Mapping[str, Any], names: set[str], aliases: dict[str, str]) -> dict[str, Any]:
-        """One source's values by field name (steps 2 to 5 of the module docstring)."""
+    def _read(cls, source: Mapping[str, Any], names: set[str], aliases: dict[str, str], *, typed: bool
+              ) -> tuple[dict[str, Any], list[str]]:
+        """One source's values by field name, and its unknown keys (steps 2 to 5 of the module docstring).
+
+        Args:
+            typed: the keyword options the user typed (an unknown key raises); False for a config file's keys
+                (an unknown key is returned, to be ignored).
+        """
         checked, inert = cls._merged("checked"), cls._merged("inert")
         skip = HF_IGNORED | set(cls._merged("ignored"))
         own: dict[str, Any] = {}
         aliased: dict[str, Any] = {}
+        unknown: list[str] = []
         for key, value in cls.preprocess(dict(source)).items():
             if key in inert and value != inert[key] and (cls.__name__, key) not in _WARNED:
                 _WARNED.add((cls.__name__, key))
                 warnings.warn(f"{cls.__name__}: {key}={value!r} is accepted for compatibility and changes nothing",
                               UserWarning, stacklevel=4)
-            if key in names:
+            if key in checked and (not typed or key not in names):
+                if value not in checked[key]:
+                    raise ConfigError(f"{cls.__name__}: {key}={value!r} is not supported (supported: {checked[key]})")
+            elif key in names:
                 own[key] = value
             elif key in aliases:
                 aliased[aliases[key]] = value
-            elif key in checked:
-                if value not in checked[key]:
-                    raise ConfigError(f"{cls.__name__}: {key}={value!r} is not supported (supported: {checked[key]})")
-            elif key not in skip and key not in inert:
+            elif key in skip or key in inert:
+                continue
+            elif typed:
                 raise ConfigError(f"unknown option {key!r} for {cls.__name__}; {close_name(key, names | set(aliases))}")
-        return {**aliased, **own}
+            else:
+                unknown.append(key)
+        return {**aliased, **own}, unknown
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, overrides: Mapping[str, Any] | None = None) -> ModelConfig:
-        """Build the config from a json dict plus keyword ``overrides`` (which win), rejecting unknown keys.
+        """Build the config from a json dict (a config file's keys) plus keyword ``overrides`` (which win).
+
+        Keys of ``data`` that no option reads are ignored (debug log, ``config.ignored_keys``); unknown keys of
+        ``overrides`` raise.
 
         Raises:
-            ConfigError: an unknown key (with the closest valid name), two spellings that disagree, a checked key
-                with a value we do not implement, a required key that is absent, or an invalid value.
+            ConfigError: an unknown keyword option (with the closest valid name), a checked key with a value we do
+                not implement, a required key that is absent, or a value of the wrong type or range.
         """
         names = {f.name for f in fields(cls)}
         aliases = cls._merged("aliases")
-        values = {**cls._read(data, names, aliases), **cls._read(overrides or {}, names, aliases)}
+        from_file, unknown = cls._read(data, names, aliases, typed=False)
+        typed, _ = cls._read(overrides or {}, names, aliases, typed=True)
+        values = check_values(cls, {**from_file, **typed})
+        if unknown:
+            logger.debug("%s: config key(s) not used by this family, ignored: %s", cls.__name__, ", ".join(unknown))
+            values["ignored_keys"] = tuple(dict.fromkeys([*values.get("ignored_keys", ()), *unknown]))
         missing = [f.name for f in fields(cls) if f.name not in values and f.default is dataclasses.MISSING
                    and f.default_factory is dataclasses.MISSING]
         if missing:
-            raise ConfigError(f"{cls.__name__}: required option(s) missing: {', '.join(missing)}")
+            raise ConfigError(f"{cls.__name__}: required option(s) missing: {', '.join(missing)}"
+                              f"{_misspelt(missing, aliases, unknown)}")
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
@@ -171,11 +212,18 @@ class ModelConfig:
 
     def replace(self, **changes: Any) -> ModelConfig:
         """A copy with ``changes`` (validated again)."""
-        return dataclasses.replace(self, **changes)
+        return dataclasses.replace(self, **check_values(type(self), changes))
 
     def _set(self, name: str, value: Any) -> None:
         """Fill a derived default in ``__post_init__`` (the dataclass is frozen)."""
         object.__setattr__(self, name, value)
+
+    def _check_heads(self, width: str, heads: str, head_size: str | None) -> None:
+        """The width must split into equal heads unless the head size is given."""
+        if (head_size is None or getattr(self, head_size) is None) and getattr(self, width) % getattr(self, heads):
+            hint = f"; or pass {head_size}= for another head width" if head_size else ""
+            raise ConfigError(f"{type(self).__name__}: {width}={getattr(self, width)} is not a multiple of "
+                              f"{heads}={getattr(self, heads)}: change {heads}{hint}")
 
     def _check_activation(self, *names: str) -> None:
         for name in names:
@@ -223,6 +271,7 @@ class EncoderConfig(ModelConfig):
     layer_norm_eps: float = 1e-12  # LayerNorm epsilon
     attention_scale: bool = True  # scale scores by 1/sqrt(d)
     conditional_size: int | None = None  # conditional LayerNorm width; default: layer_norm_cond.weight.size(1)
+    is_decoder: bool = False  # cross-attention in every layer; inputs end with encoder_hidden, encoder_mask
 
     aliases: ClassVar[dict[str, str]] = {
         "max_position_embeddings": "max_position",
@@ -245,6 +294,7 @@ class EncoderConfig(ModelConfig):
         if any(getattr(self, head) for head in heads):
             raise ConfigError(f"{type(self).__name__}: {' / '.join(heads)} are not available (as in the original); "
                               f"{instead}")
+        self._check_heads("hidden_size", "num_attention_heads", "attention_head_size")
         self._set("embedding_size", self.embedding_size or self.hidden_size)
         self._set("attention_head_size", self.attention_head_size or self.hidden_size // self.num_attention_heads)
         if self.conditional_size is None:
@@ -286,5 +336,7 @@ class DecoderConfig(ModelConfig):
     }
 
     def __post_init__(self) -> None:
+        self._check_heads("hidden_size", "num_attention_heads",
+                          "attention_head_size" if hasattr(self, "attention_head_size") else None)
         self._set("intermediate_size", self.intermediate_size or 4 * self.hidden_size)
         self._check_activation("hidden_act", "final_activation")

@@ -5,12 +5,15 @@ Contract for encoder families (subclass :class:`BERT_BASE`, usually through ``BE
 * every config field is also an attribute (``self.hidden_size``), as the original's custom models expect;
 * ``forward(inputs)`` takes one list/tuple (or a single tensor): token_ids, then segment_ids if
   ``segment_vocab_size > 0``, position_ids if ``custom_position_ids``, attention_mask if ``custom_attention_mask``,
-  the ``layer_norm_cond`` input if any, then one input per ``layer_add_embs`` module. It runs
+  the ``layer_norm_cond`` input if any, then one input per ``layer_add_embs`` module, then (``is_decoder``) the
+  encoder's hidden states and its 0/1 mask (``[btz, src]`` or ``[btz, 1, 1, src]``). It runs
   ``apply_embeddings -> apply_main_layers -> apply_final_layers``;
-* between stages the state is a list ``[hidden_states, attention_mask, conditional_emb, position_ids]`` where
-  ``attention_mask`` is already *additive* (0 keep, very negative drop), broadcastable to ``[btz, heads, q, k]``.
+* between stages the state is the original's list ``[hidden_states, attention_mask, conditional_emb]`` (a decoder,
+  ``is_decoder=True``, adds ``[encoder_hidden_states, encoder_attention_mask]``) where the masks are already
+  *additive* (0 keep, very negative drop), broadcastable to ``[btz, heads, q, k]``; the embedding stage's list
+  (:class:`EmbeddingOutput`) also carries ``position_ids`` (and a family's extras) as attributes.
   ``apply_on_layer_begin(l_i, layer_inputs)`` / ``apply_on_layer_end(l_i, layer_inputs)`` may replace
-  ``layer_inputs[0]`` (MixUp 'hidden', BERT-of-Theseus);
+  ``layer_inputs[0]`` (MixUp 'hidden', BERT-of-Theseus); a layer is called ``layer(hidden, mask, cond, ...)``;
 * family hooks: ``layer_extras(inputs)`` (per-forward keyword inputs of every layer: RoPE angles, relative
   positions), ``layer_sequence()`` (ALBERT repeats one layer), ``after_layer(l_i, hidden, inputs)`` (DeBERTa's conv);
 * ``compute_attention_bias(inputs)`` returns an extra 0/1 mask multiplied into the padding mask (``LM_Mask``,
@@ -29,8 +32,26 @@ from torch.utils.checkpoint import checkpoint as grad_checkpoint
 
 from ._base import ModelBase
 from ._config import EncoderConfig
+from ._surgery import expand_positions, vocab_rows
 
-__all__ = ["BERT_BASE", "LM_Mask", "UniLM_Mask", "extend_with_language_model", "extend_with_unified_language_model"]
+__all__ = ["BERT_BASE", "EmbeddingOutput", "LM_Mask", "UniLM_Mask", "extend_with_language_model",
+           "extend_with_unified_language_model"]
+
+
+class EmbeddingOutput(list):
+    """The embedding stage's list ``[hidden_states, attention_mask, conditional_emb]`` (plus the encoder's hidden
+    states and additive mask for a decoder), as the original's ``apply_embeddings`` returned it; what the family hooks
+    read besides (``position_ids``, DeBERTa's ``token_keep``) rides along as attributes."""
+
+    position_ids: torch.Tensor | None = None
+    token_keep: torch.Tensor | None = None
+
+
+def additive_mask(keep: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """A 0/1 (or bool) keep mask -> additive (0 keep, the dtype's minimum drop); ``[btz, k]`` becomes ``[btz, 1, 1, k]``."""
+    keep = keep.bool()
+    keep = keep[:, None, None, :] if keep.dim() == 2 else (keep[:, None] if keep.dim() == 3 else keep)
+    return torch.zeros(keep.shape, dtype=dtype, device=keep.device).masked_fill_(~keep, torch.finfo(dtype).min)
 
 
 class BERT_BASE(ModelBase):  # noqa: N801 - the original's public name
@@ -39,6 +60,8 @@ class BERT_BASE(ModelBase):  # noqa: N801 - the original's public name
     config_class: ClassVar[type[EncoderConfig]] = EncoderConfig
     # parameters whose first axis is the vocabulary (keep_tokens / compound_tokens surgery)
     vocab_parameters: ClassVar[tuple[str, ...]] = ("embeddings.word_embeddings.weight", "mlmDecoder.weight", "mlmBias")
+    # the optional heads (modules or parameters): initialised with a notice when the checkpoint has none
+    head_names: ClassVar[tuple[str, ...]] = ("pooler", "nsp", "mlmDense", "mlmLayerNorm", "mlmDecoder", "mlmBias")
 
     def build(self) -> None:
         """Copy every config field onto the model (the original's custom models read ``self.hidden_size``)."""
@@ -50,16 +73,35 @@ class BERT_BASE(ModelBase):  # noqa: N801 - the original's public name
         self.layer_add_embs = [] if add is None else ([add] if isinstance(add, nn.Module) else list(add))
 
     # ------------------------------------------------------------------------------------------------ inputs
+    def input_names(self) -> list[str]:
+        """The list inputs ``forward`` takes, in order (the options decide which)."""
+        names = ["token_ids", "segment_ids"] if self.segment_vocab_size > 0 else ["token_ids"]
+        names += ["position_ids"] if self.custom_position_ids else []
+        names += ["attention_mask"] if self.custom_attention_mask else []
+        names += ["layer_norm_cond input"] if self.layer_norm_conds is not None else []
+        names += [f"layer_add_embs[{i}] input" for i in range(len(self.layer_add_embs))]
+        return names + (["encoder_hidden_states", "encoder_attention_mask"] if self.is_decoder else [])
+
     def _split_inputs(self, inputs: Any) -> dict[str, Any]:
-        inputs = [inputs] if isinstance(inputs, torch.Tensor) else list(inputs)
-        out: dict[str, Any] = {"token_ids": inputs.pop(0)}
-        out["segment_ids"] = inputs.pop(0) if self.segment_vocab_size > 0 and inputs else None
-        out["position_ids"] = inputs.pop(0) if self.custom_position_ids else None
-        out["attention_mask"] = inputs.pop(0) if self.custom_attention_mask else None
-        out["conditional_input"] = inputs.pop(0) if self.layer_norm_conds is not None else None
-        out["additional_embs"] = [inputs.pop(0) for _ in self.layer_add_embs] if self.layer_add_embs else None
-        if inputs:
-            raise ValueError(f"{type(self).__name__} got {len(inputs)} more input(s) than its options declare")
+        items = [inputs] if isinstance(inputs, torch.Tensor) else list(inputs)
+        expected = ", ".join(self.input_names())
+
+        def take(name: str) -> Any:
+            if not items:
+                raise ValueError(f"{type(self).__name__} takes inputs [{expected}]: {name} is missing")
+            return items.pop(0)
+
+        out: dict[str, Any] = {"token_ids": take("token_ids")}
+        out["segment_ids"] = items.pop(0) if self.segment_vocab_size > 0 and items else None
+        out["position_ids"] = take("position_ids") if self.custom_position_ids else None
+        out["attention_mask"] = take("attention_mask") if self.custom_attention_mask else None
+        out["conditional_input"] = take("layer_norm_cond input") if self.layer_norm_conds is not None else None
+        out["additional_embs"] = [take(f"layer_add_embs[{i}] input") for i in range(len(self.layer_add_embs))] or None
+        # a decoder without encoder inputs runs its self-attention alone (the original's rule)
+        out["encoder_hidden_states"] = items.pop(0) if self.is_decoder and items else None
+        out["encoder_attention_mask"] = items.pop(0) if self.is_decoder and items else None
+        if items:
+            raise ValueError(f"{type(self).__name__} takes inputs [{expected}] and got {len(items)} more")
         return out
 
     def compute_attention_bias(self, inputs: Sequence[torch.Tensor | None] | None = None) -> torch.Tensor | None:
@@ -78,9 +120,7 @@ class BERT_BASE(ModelBase):  # noqa: N801 - the original's public name
         bias = self.compute_attention_bias([token_ids, segment_ids])
         if bias is not None:
             keep = bias.bool() if keep is None else keep & bias.bool()
-        if keep is None:
-            return None
-        return torch.zeros(keep.shape, dtype=dtype, device=keep.device).masked_fill_(~keep, torch.finfo(dtype).min)
+        return None if keep is None else additive_mask(keep, dtype)
 
     # ------------------------------------------------------------------------------------------------ forward
     def forward(self, *inputs: Any) -> Any:
@@ -97,13 +137,19 @@ class BERT_BASE(ModelBase):  # noqa: N801 - the original's public name
         return self.embeddings(parts["token_ids"], parts["segment_ids"], parts["position_ids"], conditional_emb,
                                parts["additional_embs"])
 
-    def apply_embeddings(self, inputs: Any) -> list[Any]:
+    def apply_embeddings(self, inputs: Any) -> EmbeddingOutput:
         parts = self._split_inputs(inputs)
         cond = self.layer_norm_conds(parts["conditional_input"]) if self.layer_norm_conds is not None else None
         hidden_states = self.embed(parts, cond)
         mask = self.build_attention_mask(parts["token_ids"], parts["segment_ids"], parts["attention_mask"],
                                          hidden_states.dtype)
-        return [hidden_states, mask, cond, parts["position_ids"]]
+        out = EmbeddingOutput([hidden_states, mask, cond])
+        if parts["encoder_hidden_states"] is not None:
+            encoder_mask = parts["encoder_attention_mask"]
+            out += [parts["encoder_hidden_states"],
+                    None if encoder_mask is None else additive_mask(encoder_mask, hidden_states.dtype)]
+        out.position_ids = parts["position_ids"]
+        return out
 
     def apply_on_layer_begin(self, l_i: int, layer_inputs: list[Any]) -> list[Any]:
         """Hook before layer ``l_i``; return the (possibly changed) ``[hidden, mask, cond, position_ids]``."""
@@ -115,7 +161,7 @@ class BERT_BASE(ModelBase):  # noqa: N801 - the original's public name
 
     def layer_extras(self, inputs: list[Any]) -> dict[str, Any]:
         """Keyword inputs every layer gets, computed once per forward from the embedding stage's output."""
-        return {"position_ids": inputs[3]}
+        return {"position_ids": getattr(inputs, "position_ids", None)}
 
     def layer_sequence(self) -> Iterator[tuple[int, nn.Module]]:
         """``(l_i, layer)`` in the order the layers run."""
@@ -127,6 +173,8 @@ class BERT_BASE(ModelBase):  # noqa: N801 - the original's public name
 
     def _run_layer(self, layer: nn.Module, layer_inputs: list[Any], extras: dict[str, Any]) -> torch.Tensor:
         hidden, mask, cond = layer_inputs[:3]
+        if len(layer_inputs) > 3 and layer_inputs[3] is not None:  # a decoder's cross-attention inputs
+            extras = {**extras, "encoder_hidden_states": layer_inputs[3], "encoder_attention_mask": layer_inputs[4]}
         if self.gradient_checkpoint and self.training:
             return grad_checkpoint(lambda h, m, c: layer(h, m, c, **extras), hidden, mask, cond, use_reentrant=False)
         return layer(hidden, mask, cond, **extras)
@@ -134,7 +182,7 @@ class BERT_BASE(ModelBase):  # noqa: N801 - the original's public name
     def apply_main_layers(self, inputs: list[Any]) -> list[Any]:
         extras = self.layer_extras(inputs)
         encoded_layers = [inputs[0]]
-        layer_inputs = list(inputs[:4])
+        layer_inputs = list(inputs[:5])
         for l_i, layer in self.layer_sequence():
             layer_inputs = self.apply_on_layer_begin(l_i, layer_inputs)
             layer_inputs[0] = self.after_layer(l_i, self._run_layer(layer, layer_inputs, extras), inputs)
@@ -155,6 +203,15 @@ class BERT_BASE(ModelBase):  # noqa: N801 - the original's public name
         return {id(m) for root in [self.layer_norm_conds, *self.layer_add_embs] if isinstance(root, nn.Module)
                 for m in root.modules()}
 
+    def added_parameters(self) -> set[str]:
+        """The heads switched on, cross-attention (``is_decoder``), a subclass's layers; and the position table when
+        the config file is NEZHA's (relative positions: its checkpoints have no table)."""
+        nezha = {"max_relative_position", "use_relative_position"} & set(self.config.ignored_keys)
+        return super().added_parameters() | {
+            name for name in self.state_dict()
+            if name.split(".")[0] in self.head_names or ".crossAttention." in name or ".crossLayerNorm." in name
+            or (nezha and name == "embeddings.position_embeddings.weight")}
+
     def expected_new_parameters(self) -> set[str]:
         """Conditional LayerNorm gains and the user's modules: a pretrained checkpoint cannot hold them."""
         user = {n for n, _ in self.named_parameters(remove_duplicate=False)
@@ -167,21 +224,13 @@ class BERT_BASE(ModelBase):  # noqa: N801 - the original's public name
             return {"mlmDecoder.weight": "embeddings.word_embeddings.weight"}
         return {}
 
-    def _vocab_rows(self, tensor: torch.Tensor) -> torch.Tensor:
-        """Apply keep_tokens then compound_tokens to a tensor whose first axis is the vocabulary."""
-        if self.keep_tokens is not None:
-            tensor = tensor[torch.as_tensor(self.keep_tokens, dtype=torch.long)]
-        if self.compound_tokens:
-            # one new row per group: the mean of the group's rows
-            rows = [tensor[torch.as_tensor(list(group), dtype=torch.long)].mean(0, keepdim=True)
-                    for group in self.compound_tokens]
-            tensor = torch.cat([tensor, *rows], 0)
-        return tensor
-
     def load_variable(self, name: str, tensor: torch.Tensor) -> torch.Tensor:
-        """Vocabulary surgery for ``keep_tokens``/``compound_tokens`` on the parameters indexed by token id."""
-        if name in self.vocab_parameters and (self.keep_tokens is not None or self.compound_tokens):
-            return self._vocab_rows(tensor)
+        """Vocabulary surgery for ``keep_tokens``/``compound_tokens`` on the parameters indexed by token id, and the
+        hierarchical expansion of a shorter position table."""
+        if name in self.vocab_parameters:
+            return vocab_rows(tensor, self.vocab_size, self.keep_tokens, self.compound_tokens)
+        if name == "embeddings.position_embeddings.weight" and self.hierarchical_position:
+            return expand_positions(tensor, self.max_position, self.hierarchical_position)
         return tensor
 
     def to_hf_config(self) -> dict[str, Any]:

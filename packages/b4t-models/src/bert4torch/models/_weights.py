@@ -1,4 +1,4 @@
-"""Weight maps as data, checkpoint reading, and the one strict loader every family uses.
+"""Weight maps as data and checkpoint reading (the loader is ``_loading``).
 
 The contract (for family authors):
 
@@ -7,22 +7,28 @@ The contract (for family authors):
   "encoderLayer.{}.multiHeadAttention.q.weight"``. A value of ``None`` means "known, drop it" (``position_ids``
   buffers, heads we never build). A list means one checkpoint tensor feeds several parameters (``albert_unshared``).
   Keys without a slot are matched literally first, so ALBERT's ``albert_layer_groups.0`` keys can stay literal.
+  Layouts written by the original's convert scripts are entries of the same map (``gpt2_ml.encoder.layer.{}...``).
 * A family declares ``prefix`` (``'bert'``): a checkpoint saved without it (sentence-transformers, ``BertModel``)
   loads too, because an unknown key ``k`` is retried as ``prefix + '.' + k``. Keys equal to our own parameter names
   (a ``torch.save(model.state_dict())`` file) also load.
 * Renames shared by old checkpoints (``LayerNorm.gamma``/``beta``) are the declared list ``LEGACY_RENAMES``, applied
   to checkpoint keys before the map.
-* Tensor surgery that depends on options (``keep_tokens``, ``compound_tokens``) is the model's
-  ``load_variable(name, tensor)``; tensor surgery that depends on the format (GPT-2's fused qkv) is a named function
-  in the family file, wired through ``convert_checkpoint_tensors`` (loading) and ``restore_checkpoint_tensors``
-  (saving). The loader talks to the model only through these methods of ``ModelBase``.
-* Strict loading: unknown checkpoint keys (*unexpected*), parameters left without a value (*missing*) and shape
-  differences (*mismatched*) raise :class:`WeightLoadingError` listing them; ``ignore_invalid_weights=True`` turns
-  the error into one ``UserWarning`` and the :class:`LoadReport` is still returned (and kept on
-  ``model.load_report``). Known keys whose target is not built (``cls.seq_relationship`` without ``with_nsp``) are
-  *unused*: reported, never an error, because the original loaded full pretraining checkpoints into bare encoders.
+* Tensor surgery that depends on options (``keep_tokens``, ``compound_tokens``, ``hierarchical_position``) is the
+  model's ``load_variable(name, tensor)``, which reads the tensor's shape (a file that ``save_weights`` wrote
+  already has the reduced vocabulary); tensor surgery that depends on the format (GPT-2's fused qkv) is a named
+  function in the family file, wired through ``convert_checkpoint_tensors`` (loading) and
+  ``restore_checkpoint_tensors`` (saving). The loader talks to the model only through these methods of ``ModelBase``.
+* Strict loading (``_loading``): unknown checkpoint keys (*unexpected*), a family's own parameters left without a
+  value (*missing*), shape differences (*mismatched*), integer tensors for float weights and one parameter stored
+  twice with different values raise ``WeightLoadingError`` naming our parameter and the checkpoint key;
+  ``ignore_invalid_weights=True`` turns the error into one ``UserWarning`` and the ``LoadReport`` is still returned
+  (and kept on ``model.load_report``). Known keys whose target is not built (``cls.seq_relationship`` without
+  ``with_nsp``) are *unused*: reported, never an error, because the original loaded full pretraining checkpoints
+  into bare encoders.
 * Parameters the model knows cannot be in a pretrained checkpoint (conditional LayerNorm ``dense1/dense2``,
-  ``layer_add_embs``) are listed by ``model.expected_new_parameters()`` and are initialised, not reported missing.
+  ``layer_add_embs``) are listed by ``model.expected_new_parameters()`` and are initialised, not reported missing;
+  those the user asked to add (heads, a subclass's layers) are listed by ``model.added_parameters()`` and are
+  initialised with a notice.
 * Tied parameters (the MLM decoder and the word embedding): the loader calls ``model.untie_weights()`` first, loads
   both names separately, treats a parameter as present when its tie source (``model.tied_weights()``) was
   loaded, and calls ``model.tie_weights()`` last, which re-ties unless the checkpoint stores two different matrices.
@@ -35,31 +41,22 @@ from __future__ import annotations
 import json
 import os
 import re
-import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Union
+from typing import Union
 
 import torch
-from torch import nn
-
-from ._config import closest
-
-if TYPE_CHECKING:
-    from ._base import ModelBase
 
 __all__ = [
     "LEGACY_RENAMES",
+    "Checkpoint",
     "CheckpointError",
-    "LoadReport",
-    "WeightLoadingError",
     "WeightMap",
     "apply_legacy_renames",
     "invert_weight_map",
+    "is_unknown",
     "iter_checkpoint",
     "load_checkpoint",
-    "load_weights",
     "map_key",
     "module_keys",
     "resolve_checkpoint_files",
@@ -82,47 +79,6 @@ _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
 
 class CheckpointError(OSError):
     """A checkpoint path that cannot be read: missing, corrupt, truncated, or of an unknown format."""
-
-
-class WeightLoadingError(RuntimeError):
-    """Strict loading found missing, unexpected or mis-shaped weights. ``report`` holds the details."""
-
-    def __init__(self, message: str, report: LoadReport) -> None:
-        super().__init__(message)
-        self.report = report
-
-
-@dataclass
-class LoadReport:
-    """What a load did. ``ok`` is True when nothing was missing, unexpected or mismatched."""
-
-    loaded: list[str] = field(default_factory=list)  # our parameter names that received a tensor
-    missing: list[str] = field(default_factory=list)  # our parameters that received nothing
-    unexpected: list[str] = field(default_factory=list)  # checkpoint keys nothing knows
-    mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)  # (our name, ckpt, ours)
-    unused: list[str] = field(default_factory=list)  # known checkpoint keys whose target is not built
-    initialized: list[str] = field(default_factory=list)  # parameters new by construction, initialised
-
-    @property
-    def ok(self) -> bool:
-        return not (self.missing or self.unexpected or self.mismatched)
-
-    def describe(self, limit: int = 20) -> str:
-        """A readable summary naming the offending keys (the first ``limit`` of each kind)."""
-
-        def cut(items: Sequence[object]) -> str:
-            shown = ", ".join(str(x) for x in items[:limit])
-            return shown + (f", ... ({len(items) - limit} more)" if len(items) > limit else "")
-
-        parts = []
-        if self.missing:
-            parts.append(f"missing {len(self.missing)} parameter(s) not found in the checkpoint: {cut(self.missing)}")
-        if self.unexpected:
-            parts.append(f"unexpected {len(self.unexpected)} checkpoint key(s) that no weight map knows: {cut(self.unexpected)}")
-        if self.mismatched:
-            items = [f"{n} (checkpoint {tuple(a)} vs model {tuple(b)})" for n, a, b in self.mismatched]
-            parts.append(f"mismatched shapes for {len(items)} parameter(s): {cut(items)}")
-        return "; ".join(parts) or "all weights loaded"
 
 
 # --------------------------------------------------------------------------------------------------- key mapping
@@ -338,131 +294,3 @@ def save_state_dict(state: Mapping[str, torch.Tensor], path: str | os.PathLike) 
         save_file(out, str(path), metadata={"format": "pt"})
     else:
         torch.save({k: v.detach().cpu() for k, v in state.items()}, str(path))
-
-
-# --------------------------------------------------------------------------------------------------- loading
-def _checkpoint_items(model: ModelBase, checkpoint: Checkpoint) -> Iterable[tuple[str, torch.Tensor]]:
-    """``(key, tensor)`` pairs of the checkpoint, after the family's format surgery (GPT-2's fused ``c_attn``)."""
-    items = checkpoint.items() if isinstance(checkpoint, Mapping) else iter_checkpoint(checkpoint)
-    return model.convert_checkpoint_tensors(items)
-
-
-def _targets(key: str, weight_map: WeightMap, prefix: str | None, params: Mapping[str, torch.Tensor]
-             ) -> list[str] | None | object:
-    """Our parameter names for a checkpoint key: through the map, then with the family prefix added, then as our own
-    name; ``None`` for a key the map drops, ``_UNKNOWN`` for a key nothing knows."""
-    mapped = map_key(key, weight_map)
-    if mapped is _UNKNOWN and prefix and not key.startswith(prefix + "."):
-        mapped = map_key(f"{prefix}.{key}", weight_map)
-    if mapped is _UNKNOWN and key in params:
-        mapped = [key]
-    return mapped
-
-
-def _put(model: nn.Module, name: str, value: torch.Tensor, current: torch.Tensor, assign: bool) -> None:
-    """Copy ``value`` into parameter ``name``, or (``assign``: the model was built on the meta device) replace it."""
-    with torch.no_grad():
-        if not assign:
-            current.copy_(value)
-            return
-        value = value.to(dtype=current.dtype) if value.is_floating_point() else value
-        module_name, _, leaf = name.rpartition(".")
-        module = model.get_submodule(module_name) if module_name else model
-        if isinstance(getattr(module, leaf), nn.Parameter):
-            setattr(module, leaf, nn.Parameter(value, requires_grad=current.requires_grad))
-        else:
-            module._buffers[leaf] = value
-
-
-def _fill(model: ModelBase, checkpoint: Checkpoint, weight_map: WeightMap, prefix: str | None, assign: bool
-          ) -> tuple[LoadReport, set[str]]:
-    """Read every checkpoint tensor into its parameters; the report so far and the names that got a value."""
-    params = model.state_dict(keep_vars=True)
-    report, loaded = LoadReport(), set()
-    for raw_key, tensor in _checkpoint_items(model, checkpoint):
-        mapped = _targets(apply_legacy_renames(raw_key), weight_map, prefix, params)
-        if mapped is _UNKNOWN:
-            report.unexpected.append(raw_key)
-            continue
-        for name in mapped or ():  # type: ignore[union-attr]
-            if name not in params:
-                report.unused.append(raw_key)
-                continue
-            value = model.load_variable(name, tensor)
-            if tuple(value.shape) != tuple(params[name].shape):
-                report.mismatched.append((name, tuple(value.shape), tuple(params[name].shape)))
-                continue
-            _put(model, name, value, params[name], assign)
-            loaded.add(name)
-    return report, loaded
-
-
-def _find_missing(model: ModelBase, report: LoadReport, loaded: set[str]) -> None:
-    """Parameters that got nothing: *initialized* when new by construction, else *missing* (tied copies of a loaded
-    parameter count as loaded; names of one shared tensor count once)."""
-    new_ok = model.expected_new_parameters()
-    ties = model.tied_weights()
-    groups: dict[int, list[str]] = {}
-    for name, tensor in model.state_dict(keep_vars=True).items():
-        groups.setdefault(id(tensor), []).append(name)
-    for names in groups.values():
-        if not any(n in loaded or ties.get(n) in loaded for n in names):
-            (report.initialized if any(n in new_ok for n in names) else report.missing).append(names[0])
-    report.loaded = sorted(loaded)
-
-
-def _complain(model: nn.Module, report: LoadReport, weight_map: WeightMap, ignore_invalid_weights: bool) -> None:
-    """Raise :class:`WeightLoadingError` for a report that is not ``ok`` (one warning when ignoring)."""
-    message = report.describe()
-    hints = []
-    for key in report.unexpected[:3]:
-        close = closest(template_key(key)[0], list(weight_map))
-        if close:
-            hints.append(f"{key!r} looks like {close!r}")
-    if hints:
-        message += "; " + "; ".join(hints)
-    if ignore_invalid_weights:
-        warnings.warn(f"ignore_invalid_weights=True: {message}", UserWarning, stacklevel=3)
-    else:
-        raise WeightLoadingError(f"{type(model).__name__}: {message}. Pass ignore_invalid_weights=True to load anyway.",
-                                 report)
-
-
-def load_weights(
-    model: ModelBase,
-    checkpoint: Checkpoint,
-    weight_map: WeightMap | None = None,
-    *,
-    prefix: str | None = None,
-    ignore_invalid_weights: bool = False,
-    assign: bool = False,
-) -> LoadReport:
-    """Load ``checkpoint`` into ``model`` through ``weight_map``, strictly.
-
-    Args:
-        model: a family model (``bert4torch.models`` class): the loader uses its format surgery
-            (``convert_checkpoint_tensors``), vocabulary surgery (``load_variable``), ties (``tied_weights``,
-            ``untie_weights``, ``tie_weights``) and ``expected_new_parameters``.
-        checkpoint: a path (file, shard list, index json, folder) or an in-memory state dict.
-        weight_map: checkpoint key -> our name (see the module docstring); None means the model's ``weight_map``.
-        prefix: the family prefix tolerated on checkpoint keys; None means the model's ``prefix``.
-        ignore_invalid_weights: warn instead of raising on missing/unexpected/mismatched keys.
-        assign: the model was built on the meta device; tensors are assigned (no copy) instead of copied in.
-
-    Returns:
-        The :class:`LoadReport` (also stored as ``model.load_report``).
-
-    Raises:
-        WeightLoadingError: in strict mode, when the report is not ``ok``.
-        CheckpointError: when a file cannot be read.
-    """
-    weight_map = dict(model.weight_map if weight_map is None else weight_map)
-    # tied parameters load separately; tie_weights() decides afterwards whether the checkpoint keeps them tied
-    model.untie_weights()
-    report, loaded = _fill(model, checkpoint, weight_map, model.prefix if prefix is None else prefix, assign)
-    _find_missing(model, report, loaded)
-    model.load_report = report
-    model.tie_weights()
-    if not report.ok:
-        _complain(model, report, weight_map, ignore_invalid_weights)
-    return report

@@ -20,12 +20,37 @@ from ._config import EncoderConfig
 from ._encoder import BERT_BASE
 from ._weights import module_keys
 
-__all__ = ["BERT", "BERT_WEIGHT_MAP", "BertConfig", "Encoder", "bert_weight_map"]
+__all__ = ["BERT", "BERT_WEIGHT_MAP", "BertConfig", "Encoder", "bert_layout_keys", "bert_weight_map"]
 
 
 @dataclass(frozen=True, kw_only=True)
 class BertConfig(EncoderConfig):
     """BERT options: everything in :class:`EncoderConfig`."""
+
+
+def bert_layout_keys(prefix: str) -> dict[str, str | None]:
+    """The embeddings and layers of the BERT layout under ``prefix`` (checkpoint key -> our name).
+
+    The original's convert scripts write decoder checkpoints in this layout too (``gpt.``, ``gpt2.``,
+    ``gpt2_ml.encoder.layer.N.attention.self.query...``): every family's layers carry these names.
+    """
+    layer, ours = f"{prefix}.encoder.layer.{{}}.", "encoderLayer.{}."
+    layer_map = {
+        "attention.self.query": "multiHeadAttention.q", "attention.self.key": "multiHeadAttention.k",
+        "attention.self.value": "multiHeadAttention.v", "attention.output.dense": "multiHeadAttention.o",
+        "attention.output.LayerNorm": "layerNorm1", "intermediate.dense": "feedForward.intermediateDense",
+        "output.dense": "feedForward.outputDense", "output.LayerNorm": "layerNorm2",
+    }
+    return {
+        f"{prefix}.embeddings.word_embeddings.weight": "embeddings.word_embeddings.weight",
+        f"{prefix}.embeddings.position_embeddings.weight": "embeddings.position_embeddings.weight",
+        f"{prefix}.embeddings.token_type_embeddings.weight": "embeddings.segment_embeddings.weight",
+        f"{prefix}.embeddings.LayerNorm.weight": "embeddings.layerNorm.weight",
+        f"{prefix}.embeddings.LayerNorm.bias": "embeddings.layerNorm.bias",
+        f"{prefix}.embeddings.position_ids": None,
+        f"{prefix}.embeddings.token_type_ids": None,
+        **module_keys({layer + theirs: ours + mine for theirs, mine in layer_map.items()}),
+    }
 
 
 def bert_weight_map(prefix: str = "bert", head_prefix: str = "cls") -> dict[str, str | list[str] | None]:
@@ -34,22 +59,15 @@ def bert_weight_map(prefix: str = "bert", head_prefix: str = "cls") -> dict[str,
     ``cls.predictions.decoder.bias`` is the same tensor as ``cls.predictions.bias`` in HF (tied), so both feed
     ``mlmBias``; the first is the one written back when saving.
     """
-    p, h, layer, ours = prefix, head_prefix, f"{prefix}.encoder.layer.{{}}.", "encoderLayer.{}."
-    layer_map = {
-        "attention.self.query": "multiHeadAttention.q", "attention.self.key": "multiHeadAttention.k",
-        "attention.self.value": "multiHeadAttention.v", "attention.output.dense": "multiHeadAttention.o",
-        "attention.output.LayerNorm": "layerNorm1", "intermediate.dense": "feedForward.intermediateDense",
-        "output.dense": "feedForward.outputDense", "output.LayerNorm": "layerNorm2",
-    }
+    p, h = prefix, head_prefix
+    cross = {"crossattention.self.query": "crossAttention.q", "crossattention.self.key": "crossAttention.k",
+             "crossattention.self.value": "crossAttention.v", "crossattention.output.dense": "crossAttention.o",
+             "crossattention.output.LayerNorm": "crossLayerNorm"}
     return {
-        f"{p}.embeddings.word_embeddings.weight": "embeddings.word_embeddings.weight",
-        f"{p}.embeddings.position_embeddings.weight": "embeddings.position_embeddings.weight",
-        f"{p}.embeddings.token_type_embeddings.weight": "embeddings.segment_embeddings.weight",
-        f"{p}.embeddings.LayerNorm.weight": "embeddings.layerNorm.weight",
-        f"{p}.embeddings.LayerNorm.bias": "embeddings.layerNorm.bias",
-        f"{p}.embeddings.position_ids": None,
-        f"{p}.embeddings.token_type_ids": None,
-        **module_keys({layer + theirs: ours + mine for theirs, mine in layer_map.items()}),
+        **bert_layout_keys(prefix),
+        # is_decoder=True: HF's cross-attention keys, and the original's own name of its norm (layerNorm3)
+        **module_keys({f"{p}.encoder.layer.{{}}.{theirs}": f"encoderLayer.{{}}.{ours}" for theirs, ours in cross.items()}),
+        **module_keys({"encoderLayer.{}.layerNorm3": "encoderLayer.{}.crossLayerNorm"}),
         f"{p}.pooler.dense.weight": "pooler.weight",
         f"{p}.pooler.dense.bias": "pooler.bias",
         f"{h}.seq_relationship.weight": "nsp.weight",
@@ -107,7 +125,8 @@ class BERT(BERT_BASE, config=BertConfig, prefix="bert", weight_map=BERT_WEIGHT_M
     def build_layer(self, index: int) -> nn.Module:
         c = self.config
         return BertLayer(c.hidden_size, c.num_attention_heads, c.dropout_rate, c.attention_probs_dropout_prob,
-                         c.intermediate_size, c.hidden_act, c.is_dropout, c.conditional_size, **self.layer_kwargs())
+                         c.intermediate_size, c.hidden_act, c.is_dropout, c.conditional_size, is_decoder=c.is_decoder,
+                         **self.layer_kwargs())
 
     def build_heads(self) -> None:
         c = self.config

@@ -19,6 +19,7 @@ from torch import nn
 from bert4torch.layers import ConvLayer, LayerNorm, RelativePositionsEncodingDebertaV2, uninitialized_embedding
 
 from ._config import EncoderConfig
+from ._encoder import EmbeddingOutput
 from .bert import BERT, bert_weight_map
 
 __all__ = ["DEBERTA_V2_WEIGHT_MAP", "DebertaV2", "DebertaV2Config"]
@@ -65,6 +66,9 @@ DEBERTA_V2_WEIGHT_MAP: dict[str, str | list[str] | None] = {
         .replace("attention.self.key.", "attention.self.key_proj.")
         .replace("attention.self.value.", "attention.self.value_proj."): v
        for k, v in bert_weight_map("deberta").items() if "pooler" not in k and "seq_relationship" not in k},
+    # the original's convert script (convert_deberta_v2.py) renames query_proj/key_proj/value_proj to BERT's names
+    **{_P + f"attention.self.{name}.{leaf}": f"encoderLayer.{{}}.multiHeadAttention.{name[0]}.{leaf}"
+       for name in ("query", "key", "value") for leaf in ("weight", "bias")},
     _P + "attention.self.pos_key_proj.weight": "encoderLayer.{}.multiHeadAttention.pos_key_proj.weight",
     _P + "attention.self.pos_key_proj.bias": "encoderLayer.{}.multiHeadAttention.pos_key_proj.bias",
     _P + "attention.self.pos_query_proj.weight": "encoderLayer.{}.multiHeadAttention.pos_query_proj.weight",
@@ -156,10 +160,11 @@ class DebertaV2(BERT, config=DebertaV2Config, prefix="deberta", weight_map=DEBER
             options.update(p_bias="deberta", pos_att_type=types, share_att_key=self.share_att_key)
         return options
 
-    def apply_embeddings(self, inputs: Any) -> list[Any]:
+    def apply_embeddings(self, inputs: Any) -> EmbeddingOutput:
+        out = super().apply_embeddings(inputs)
         token_ids = self._split_inputs(inputs)["token_ids"]
-        keep = None if token_ids.is_floating_point() else token_ids != self.token_pad_ids
-        return [*super().apply_embeddings(inputs), keep]  # the conv after layer 0 zeroes padding with it
+        out.token_keep = None if token_ids.is_floating_point() else token_ids != self.token_pad_ids  # the conv's
+        return out
 
     def layer_extras(self, inputs: list[Any]) -> dict[str, Any]:
         if not self.relative_attention:
@@ -172,7 +177,7 @@ class DebertaV2(BERT, config=DebertaV2Config, prefix="deberta", weight_map=DEBER
 
     def after_layer(self, l_i: int, hidden: torch.Tensor, inputs: list[Any]) -> torch.Tensor:
         if l_i == 0 and self.conv_kernel_size > 0:
-            return self.conv(inputs[0], hidden, inputs[4])
+            return self.conv(inputs[0], hidden, getattr(inputs, "token_keep", None))
         return hidden
 
     def to_hf_config(self) -> dict[str, Any]:

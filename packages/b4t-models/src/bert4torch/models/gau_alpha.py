@@ -1,8 +1,9 @@
 """GAU-alpha (ZhuiyiAI, 2022): RoFormerV2's embeddings and norms with Gated Attention Units instead of attention+FFN.
 
 Each layer is ``x = rms_norm(x + GAU(x))`` (parameter-free RMS norm, no biases, RoPE, ``softmax_plus``).
-Checkpoints: the original's converted files use our parameter names (its weight map is the identity), so the map
-here is empty and keys equal to our parameter names load. No ``transformers`` class: tests check the equations.
+Checkpoints: the original's converted files use our parameter names (its weight map is the identity), so keys equal
+to our parameter names load; the map only names ``mlmDecoder.weight``, which those files hold even for a model built
+without the MLM head (then it is unused). No ``transformers`` class: tests check the equations.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from torch import nn
 
 from bert4torch.layers import GatedAttentionUnit, LayerNorm, RotaryAngles
 
-from ._config import EncoderConfig
+from ._config import ConfigError, EncoderConfig
 from .roformer import RoFormerV2
 
-__all__ = ["GAU_alpha", "GauAlphaConfig"]
+__all__ = ["GAU_ALPHA_WEIGHT_MAP", "GAU_alpha", "GauAlphaConfig"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,6 +28,12 @@ class GauAlphaConfig(EncoderConfig):
     hidden_act: str = "swish"
     attention_key_size: int | None = 128  # size of the shared q/k vector
     normalization: str = "softmax_plus"  # 'softmax' | 'squared_relu' | 'softmax_plus'
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.is_decoder:
+            raise ConfigError("GauAlphaConfig: gated attention units have no cross-attention; is_decoder=True is not "
+                              "available")
 
 
 class GauLayer(nn.Module):
@@ -50,7 +57,11 @@ class GauLayer(nn.Module):
         return self.layerNorm1(out if conditional_emb is None else (out, conditional_emb))
 
 
-class GAU_alpha(RoFormerV2, config=GauAlphaConfig, weight_map={}):  # noqa: N801 - the original's public name
+# The original's convert script writes our parameter names, and the MLM decoder whether or not it is built.
+GAU_ALPHA_WEIGHT_MAP: dict[str, str | None] = {"mlmDecoder.weight": "mlmDecoder.weight"}
+
+
+class GAU_alpha(RoFormerV2, config=GauAlphaConfig, weight_map=GAU_ALPHA_WEIGHT_MAP):  # noqa: N801
     """GAU-alpha (``model='gau_alpha'``): outputs ``hidden`` or ``[hidden, mlm_scores]``."""
 
     def build_layer(self, index: int) -> nn.Module:

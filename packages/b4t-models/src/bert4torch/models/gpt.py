@@ -18,6 +18,7 @@ from bert4torch.layers import POST_NORM
 
 from ._config import ConfigError, DecoderConfig
 from ._decoder import CausalLM, decoder_embeddings, decoder_layers
+from .bert import bert_layout_keys
 from .gpt2 import GPT2_WEIGHT_MAP, OpenAICheckpoint
 
 __all__ = ["GPT", "GPTConfig", "GPT_WEIGHT_MAP"]
@@ -61,6 +62,8 @@ GPT_WEIGHT_MAP: dict[str, str | None] = {
     **{k: v for k, v in GPT2_WEIGHT_MAP.items()
        if k.startswith("transformer.h.") and k != "transformer.h.{}.attn.masked_bias"},
     "lm_head.weight": "dense.weight",
+    # the original's convert script (CDial-GPT, convert_gpt__CDial-GPT-LCCC.py) writes the BERT layout under `gpt.`
+    **bert_layout_keys("gpt"),
 }
 
 

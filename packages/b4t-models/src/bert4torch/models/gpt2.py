@@ -21,6 +21,7 @@ from bert4torch.layers import PRE_NORM, LayerNorm
 from ._config import DecoderConfig
 from ._decoder import CausalLM, decoder_embeddings, decoder_layers
 from ._weights import module_keys
+from .bert import bert_layout_keys
 
 __all__ = ["GPT2", "GPT2Config", "GPT2_WEIGHT_MAP", "gpt2_merge_c_attn", "gpt2_split_c_attn"]
 
@@ -56,6 +57,9 @@ GPT2_WEIGHT_MAP: dict[str, str | None] = {
     # old checkpoints carry the causal-mask buffers; they are not weights
     "transformer.h.{}.attn.bias": None,
     "transformer.h.{}.attn.masked_bias": None,
+    # the original's convert script (CPM, convert_gpt2__cmp_lm_2.6b.py) writes the BERT layout under `gpt2.`
+    **bert_layout_keys("gpt2"),
+    **module_keys({"gpt2.LayerNormFinal": "LayerNormFinal"}),
 }
 
 

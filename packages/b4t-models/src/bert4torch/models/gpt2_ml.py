@@ -9,8 +9,8 @@ only the FFN half of each block is normalised, twice) are::
     logits = x @ word^T                                   # tied head, no final norm
 
 ``tools/models_decoder_goldens.py`` computes these equations independently (plain tensor code) and stores the
-outputs under ``tests/assets/models/decoder_gpt2_ml``; the test compares this module to them. Weights use our own
-parameter names (the original loaded the output of its convert script, which used bert4torch names too).
+outputs under ``tests/assets/models/decoder_gpt2_ml``; the test compares this module to them. Checkpoints are the
+original's convert-script output (``gpt2_ml.encoder.layer.N...``, :data:`GPT2_ML_WEIGHT_MAP`) or our parameter names.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from torch import nn
 
 from ._config import DecoderConfig
 from ._decoder import CausalLM, decoder_embeddings, decoder_layers
+from .bert import bert_layout_keys
 
-__all__ = ["GPT2_ML", "GPT2MLConfig"]
+__all__ = ["GPT2_ML", "GPT2MLConfig", "GPT2_ML_WEIGHT_MAP"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -36,10 +37,14 @@ class GPT2MLConfig(DecoderConfig):
     checked: ClassVar[dict[str, tuple]] = {"segment_vocab_size": (0,), "type_vocab_size": (0,)}
 
 
-class GPT2_ML(CausalLM, config=GPT2MLConfig):  # noqa: N801 - the original's public name
+# The original's convert script (convert_gpt2__gpt2-ml.py) writes the BERT layout under `gpt2_ml.`: ln_1 as
+# attention.output.LayerNorm (our layerNorm1, before the FFN), ln_2 as output.LayerNorm (our layerNorm2).
+GPT2_ML_WEIGHT_MAP: dict[str, str | None] = bert_layout_keys("gpt2_ml")
+
+
+class GPT2_ML(CausalLM, config=GPT2MLConfig, prefix="gpt2_ml", weight_map=GPT2_ML_WEIGHT_MAP):  # noqa: N801
     """GPT2-ML language model returning logits (``model='gpt2_ml'``), with the cache protocol of ``_cache.py``:
-    normalised embeddings, layers whose FFN half is normalised before and after, the head tied to the embedding.
-    Weights use our own parameter names (the original's convert script wrote bert4torch keys)."""
+    normalised embeddings, layers whose FFN half is normalised before and after, the head tied to the embedding."""
 
     layers_name, head_name = "encoderLayer", "dense"
 

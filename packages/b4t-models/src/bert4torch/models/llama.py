@@ -63,6 +63,7 @@ class LlamaConfig(ModelConfig):
         return data
 
     def __post_init__(self) -> None:
+        self._check_heads("hidden_size", "num_attention_heads", "head_dim")
         self._set("num_key_value_heads", self.num_key_value_heads or self.num_attention_heads)
         self._set("head_dim", self.head_dim or self.hidden_size // self.num_attention_heads)
         self._check_activation("hidden_act", "final_activation")

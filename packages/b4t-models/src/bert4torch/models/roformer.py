@@ -52,7 +52,7 @@ class RoFormer(BERT, config=RoFormerConfig, prefix="roformer", weight_map=ROFORM
 
     def layer_extras(self, inputs: list[Any]) -> dict[str, Any]:
         """The RoPE angles of the positions, computed once for every layer."""
-        hidden, position_ids = inputs[0], inputs[3]
+        hidden, position_ids = inputs[0], getattr(inputs, "position_ids", None)
         if position_ids is None:
             position_ids = torch.arange(hidden.shape[1], device=hidden.device)[None]
         return {"rotary": self.rotary.angles(position_ids, hidden.dtype)}

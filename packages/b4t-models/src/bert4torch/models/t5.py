@@ -43,7 +43,7 @@ class T5Config(ModelConfig):
 
     vocab_size: int  # shared by encoder, decoder and LM head
     d_model: int  # model width
-    d_kv: int  # width of one attention head
+    d_kv: int | None = None  # width of one attention head; None = d_model // num_heads
     d_ff: int  # FFN width
     num_layers: int  # encoder layers
     num_heads: int  # attention heads
@@ -102,6 +102,8 @@ class T5Config(ModelConfig):
         return super().from_dict(data, overrides=overrides)  # type: ignore[return-value]
 
     def __post_init__(self) -> None:
+        self._check_heads("d_model", "num_heads", "d_kv")
+        self._set("d_kv", self.d_kv or self.d_model // self.num_heads)
         self._set("num_decoder_layers", self.num_decoder_layers or self.num_layers)
         self._check_activation("hidden_act", "final_activation")
 

@@ -61,6 +61,7 @@ class XLNetConfig(ModelConfig):
     checked: ClassVar[dict[str, tuple]] = {"attn_type": ("bi",), "untie_r": (True,), "bi_data": (False,)}
 
     def __post_init__(self) -> None:
+        self._check_heads("d_model", "n_head", "d_head")
         self._set("d_head", self.d_head or self.d_model // self.n_head)
         self._check_activation("ff_activation", "final_activation")
 
