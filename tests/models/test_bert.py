@@ -186,11 +186,23 @@ def test_wrong_shape_raises(hf_pretraining, tmp_path):
         build_transformer_model(path / "config.json", ckpt)
 
 
-def test_head_without_weights_is_missing(hf_pretraining, tmp_path):
+def test_a_head_the_checkpoint_lacks_is_initialised_and_listed(hf_pretraining, tmp_path, caplog):
     torch.manual_seed(2)
     tr.BertModel(tr.BertConfig(**TINY)).save_pretrained(str(tmp_path))
-    with pytest.raises(WeightLoadingError, match="mlmDense"):
-        build_transformer_model(tmp_path / "config.json", tmp_path, with_mlm=True)
+    with caplog.at_level("WARNING", logger="bert4torch.models"):
+        model = build_transformer_model(tmp_path / "config.json", tmp_path, with_mlm=True)
+    assert {"mlmDense.weight", "mlmBias"} <= set(model.load_report.initialized)
+    assert "mlmDense.weight" in caplog.text
+    assert torch.isfinite(model.mlmBias).all() and torch.isfinite(model.mlmDense.weight).all()
+
+
+def test_base_weights_the_checkpoint_lacks_still_raise(hf_pretraining, tmp_path):
+    _, path = hf_pretraining
+    state = {k: v for k, v in load_checkpoint(path).items() if "layer.1.attention.self.query" not in k}
+    ckpt = _save(state, tmp_path / "s.safetensors")
+    with pytest.raises(WeightLoadingError, match=r"encoderLayer\.1\.multiHeadAttention\.q\.weight.*"
+                                                 r"bert\.encoder\.layer\.1\.attention\.self\.query\.weight"):
+        build_transformer_model(path / "config.json", ckpt)
 
 
 def test_corrupt_and_truncated_files(hf_pretraining, tmp_path):

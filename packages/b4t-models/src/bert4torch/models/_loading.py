@@ -102,6 +102,12 @@ class LoadReport:
 
 
 # --------------------------------------------------------------------------------------------------- filling
+def _finite(value: torch.Tensor) -> bool:
+    """No NaN or inf in ``value``: its sum is finite then (no temporary the tensor's size); a sum that overflowed
+    is confirmed element by element."""
+    return bool(torch.isfinite(value.sum())) or bool(torch.isfinite(value).all())
+
+
 def _checkpoint_items(model: ModelBase, checkpoint: Checkpoint) -> Iterable[tuple[str, torch.Tensor]]:
     """``(key, tensor)`` pairs of the checkpoint, after the family's format surgery (GPT-2's fused ``c_attn``)."""
     items = checkpoint.items() if isinstance(checkpoint, Mapping) else iter_checkpoint(checkpoint)
@@ -178,7 +184,7 @@ def _fill(model: ModelBase, checkpoint: Checkpoint, weight_map: WeightMap, prefi
             value = model.load_variable(name, tensor)
             if not _admissible(model, report, name, raw_key, value, params[name], loaded):
                 continue
-            if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            if value.is_floating_point() and not _finite(value):
                 report.nonfinite.append(raw_key)
             _put(model, name, value, params[name], assign)
             loaded.add(name)
