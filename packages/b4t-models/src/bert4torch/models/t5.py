@@ -19,11 +19,11 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from torch import Tensor, nn
+from torch import nn
 
 from bert4torch.layers import PRE_NORM, BertEmbeddings, RMSNorm, T5PositionBias
 
-from ._base import ModelBase, unpack_inputs
+from ._base import ModelBase
 from ._config import ConfigError, ModelConfig
 from ._decoder import DecoderStack, EncoderDecoderLM, EncoderStack, StandaloneDecoder, decoder_layer
 from ._weights import module_keys
@@ -171,7 +171,8 @@ class _T5Base(ModelBase, config=T5Config, hf_model_type="t5", hf_architecture="T
         }
 
 class T5Encoder(EncoderStack, _T5Base, hf_architecture="T5EncoderModel"):
-    """The T5 encoder stack (``model='t5_encoder'`` etc.): ``[token_ids] -> hidden``."""
+    """The T5 encoder stack (``model='t5_encoder'`` etc.): ``[token_ids] -> hidden``; ``predict([token_ids])`` gives
+    ``[hidden, attention_mask]`` (see :class:`EncoderStack`)."""
 
     def build(self) -> None:
         _stack(self, self.config, decoder=False)
@@ -180,11 +181,6 @@ class T5Encoder(EncoderStack, _T5Base, hf_architecture="T5EncoderModel"):
     def weight_map(self) -> dict[str, str | None]:  # type: ignore[override]
         return t5_encoder_weight_map(self.config)
 
-    def forward(self, *inputs: Any, attention_mask: Tensor | None = None) -> Tensor:
-        """Encode ``[token_ids]``; padding is ``token_pad_ids`` unless ``attention_mask`` (1 = real) is given."""
-        (token_ids,) = unpack_inputs(inputs, ("token_ids",))
-        mask = attention_mask.bool() if attention_mask is not None else token_ids != self.config.token_pad_ids
-        return self.encode(token_ids, mask)
 
 class T5Decoder(DecoderStack, StandaloneDecoder, _T5Base, hf_model_type=None):
     """The T5 decoder stack with its LM head (``model='t5_decoder'`` etc.): ``[token_ids, encoder_hidden,

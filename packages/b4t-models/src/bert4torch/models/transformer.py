@@ -69,17 +69,20 @@ def _embeddings(config: TransformerConfig, vocab_size: int | None) -> nn.Module:
 
 
 class Seq2SeqEncoder(EncoderStack, nn.Module):
-    """The encoder stack: ``(token_ids, mask) -> hidden`` (positions are indices: encoders are right-padded)."""
+    """The encoder stack: ``[token_ids] -> hidden``, ``predict`` gives ``[hidden, attention_mask]`` (positions are
+    indices: encoders are right-padded)."""
 
     def __init__(self, config: TransformerConfig) -> None:
         super().__init__()
+        self.config = config
         self.embeddings = _embeddings(config, config.src_vocab_size)
         self.encoderLayer = decoder_layers(config, POST_NORM)
         self.relative_position_bias = self.final_layer_norm = None
 
 
 class Seq2SeqDecoder(DecoderStack, nn.Module):
-    """The decoder stack with its LM head (and BART's ``final_logits_bias``)."""
+    """The decoder stack with its LM head (and BART's ``final_logits_bias``): ``[token_ids, encoder_hidden,
+    encoder_mask] -> [hidden, logits]``."""
 
     def __init__(self, config: TransformerConfig) -> None:
         super().__init__()
