@@ -46,6 +46,7 @@ __all__ = [
     "decoder_inputs",
     "decoder_layer",
     "decoder_layers",
+    "lookup_ids",
     "padding_bias",
     "run_decoder_layers",
 ]
@@ -160,6 +161,12 @@ def padding_bias(mask: Tensor, dtype: torch.dtype) -> Tensor | None:
     return torch.where(mask[:, None, None, :], zero, torch.finfo(dtype).min)
 
 
+def lookup_ids(token_ids: Tensor, pad_id: int | None) -> Tensor:
+    """The ids the embedding reads: a negative padding id (the original's mT5 examples pad with -100) reads row 0, as
+    in the original; the padding mask already keeps those positions out."""
+    return token_ids.masked_fill(token_ids == pad_id, 0) if pad_id is not None and pad_id < 0 else token_ids
+
+
 def run_decoder_layers(layers: nn.ModuleList, x: Tensor, past: KVCache | None, **kwargs: Any
                        ) -> tuple[Tensor, tuple[tuple[Tensor, Tensor], ...], tuple[tuple[Tensor, Tensor], ...]]:
     """Run a decoder stack, each layer with its own cached ``(key, value)`` (and cross-attention projection).
@@ -256,7 +263,7 @@ class EncoderStack:
 
     def encode(self, token_ids: Tensor, mask: Tensor) -> Tensor:
         """Encode ``[batch, len]`` ids (``mask`` True for real tokens; positions are indices: right padding)."""
-        x = self.embeddings(token_ids)
+        x = self.embeddings(lookup_ids(token_ids, self.config.token_pad_ids))
         bias = padding_bias(mask, x.dtype)
         length = token_ids.shape[1]
         position_bias = None if self.relative_position_bias is None else self.relative_position_bias(length, length)
@@ -266,7 +273,7 @@ class EncoderStack:
 
 
 class DecoderStack:
-    """Mixin of a decoder stack with its LM head: ``embeddings``, ``decoderLayer``, ``lm_head``, and (None when
+    """Mixin of a decoder stack with its LM head: ``config``, ``embeddings``, ``decoderLayer``, ``lm_head``, and (None when
     absent) ``relative_position_bias``, ``final_layer_norm``, ``final_logits_bias``; ``head_scale`` multiplies the
     head's input; ``final_dropout``. Positions count real tokens, so a left-padded row decodes as it would alone.
 
@@ -289,7 +296,7 @@ class DecoderStack:
         past = past if past is not None and past.seq_len else None
         step = decoder_inputs(token_ids, pad_id=None, attention_mask=attention_mask, past=past,
                               dtype=self.embeddings.word_embeddings.weight.dtype)
-        x = self.embeddings(token_ids, position_ids=step.position_ids)
+        x = self.embeddings(lookup_ids(token_ids, self.config.token_pad_ids), position_ids=step.position_ids)
         if past is not None and past.encoder_mask is not None:
             enc_mask = past.encoder_mask
         elif encoder_mask is not None:  # [batch, src_len], or the original's [batch, 1, 1, src_len]

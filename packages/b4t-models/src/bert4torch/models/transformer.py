@@ -90,7 +90,7 @@ class Seq2SeqDecoder(DecoderStack, nn.Module):
 
     def __init__(self, config: TransformerConfig) -> None:
         super().__init__()
-        c = config
+        c = self.config = config
         vocab = c.tgt_vocab_size or c.effective_vocab_size
         self.embeddings = _embeddings(c, vocab)
         self.decoderLayer = decoder_layers(c, POST_NORM, c.num_decoder_layers, cross=True)
