@@ -113,9 +113,11 @@ def _convert_gpt2_ml(state: dict[str, torch.Tensor], layers: int, prefix: str = 
             out[p + f"attention.self.{name}.weight"], out[p + f"attention.self.{name}.bias"] = w.T, b
         for theirs, ours in (("attn.c_proj", "attention.output.dense"), ("mlp.c_fc", "intermediate.dense"),
                              ("mlp.c_proj", "output.dense")):
-            out[p + ours + ".weight"], out[p + ours + ".bias"] = state[h + theirs + ".weight"].T, state[h + theirs + ".bias"]
+            out[p + ours + ".weight"] = state[h + theirs + ".weight"].T
+            out[p + ours + ".bias"] = state[h + theirs + ".bias"]
         for theirs, ours in (("ln_1", "attention.output.LayerNorm"), ("ln_2", "output.LayerNorm")):
-            out[p + ours + ".weight"], out[p + ours + ".bias"] = state[h + theirs + ".weight"], state[h + theirs + ".bias"]
+            out[p + ours + ".weight"] = state[h + theirs + ".weight"]
+            out[p + ours + ".bias"] = state[h + theirs + ".bias"]
     return out
 
 
@@ -246,7 +248,7 @@ def test_bart_decoder_stack_takes_the_encoder_predict_list(tmp_path: Path) -> No
     assert (logits - expected).abs().max().item() <= 1e-5
 
 
-# --- M6 (item 7): a T5 config without d_kv -----------------------------------------------------------------------------
+# --- M6 (item 7): a T5 config without d_kv ----------------------------------------------------------------------------
 def test_t5_config_without_d_kv_takes_d_model_over_heads(tmp_path: Path) -> None:
     ref = _hf_t5(tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
@@ -317,7 +319,7 @@ def test_is_decoder_bert_matches_transformers_cross_attention_decoder(tmp_path: 
     assert (mine - theirs).abs().max().item() <= 1e-5
 
 
-# --- M9: LayerNorm over a channel axis ---------------------------------------------------------------------------------
+# --- M9: LayerNorm over a channel axis --------------------------------------------------------------------------------
 def test_layer_norm_dim_index_normalises_the_channel_axis() -> None:
     torch.manual_seed(0)
     norm = LayerNorm((1, 4, 1, 1), dim_index=1)
@@ -344,7 +346,7 @@ def test_compound_tokens_for_a_new_id_start_as_the_mean_of_every_row(tmp_path: P
     assert "outside" in caplog.text
 
 
-# --- XLNet (item 7): hidden states without with_lm ---------------------------------------------------------------------
+# --- XLNet (item 7): hidden states without with_lm --------------------------------------------------------------------
 def test_xlnet_without_with_lm_returns_transformers_hidden_states(tmp_path: Path) -> None:
     torch.manual_seed(0)
     ref = tr.XLNetLMHeadModel(tr.XLNetConfig(vocab_size=99, d_model=32, n_layer=2, n_head=4, d_inner=37)).eval()
@@ -359,7 +361,7 @@ def test_xlnet_without_with_lm_returns_transformers_hidden_states(tmp_path: Path
     assert "lm_loss.weight" in ours.load_report.unused or "lm_loss.bias" in ours.load_report.unused
 
 
-# --- bug 1: an MLM bias the checkpoint lacks ---------------------------------------------------------------------------
+# --- bug 1: an MLM bias the checkpoint lacks --------------------------------------------------------------------------
 def test_a_missing_mlm_bias_is_initialised_at_zero_and_listed(tmp_path: Path) -> None:
     cfg = dict(vocab_size=5000, hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64)
     build_transformer_model(**cfg).save_weights(tmp_path / "enc.pt")

@@ -273,8 +273,8 @@ class EncoderStack:
 
 
 class DecoderStack:
-    """Mixin of a decoder stack with its LM head: ``config``, ``embeddings``, ``decoderLayer``, ``lm_head``, and (None when
-    absent) ``relative_position_bias``, ``final_layer_norm``, ``final_logits_bias``; ``head_scale`` multiplies the
+    """Mixin of a decoder stack with its LM head: ``config``, ``embeddings``, ``decoderLayer``, ``lm_head``, and (None
+    when absent) ``relative_position_bias``, ``final_layer_norm``, ``final_logits_bias``; ``head_scale`` multiplies the
     head's input; ``final_dropout``. Positions count real tokens, so a left-padded row decodes as it would alone.
 
     ``forward([token_ids, encoder_hidden, encoder_mask]) -> [hidden, logits]``; ``predict`` is the same call in eval

@@ -97,8 +97,8 @@ class BART(Transformer, config=BartConfig, prefix="model", weight_map=BART_WEIGH
         ``convert_bart_fudanNLP.py`` drops fairseq's two rows before position 0) gets those rows back as zeros:
         no position reads them."""
         tensor = super().load_variable(name, tensor)
-        offset = self.config.position_offset
-        if name.endswith("embeddings.position_embeddings.weight") and offset and len(tensor) == self.config.max_position:
+        offset, rows = self.config.position_offset, self.config.max_position
+        if name.endswith("embeddings.position_embeddings.weight") and offset and len(tensor) == rows:
             tensor = torch.cat([tensor.new_zeros(offset, *tensor.shape[1:]), tensor])
         return tensor
 

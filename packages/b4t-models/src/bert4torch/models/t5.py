@@ -42,7 +42,7 @@ _VERSIONS = ("t5.1.0", "t5.1.1", "mt5.1.1")
 class T5Config(VocabularyOptions, ModelConfig):
     """T5 hyper-parameters (HF ``T5Config`` names; original bert4torch spellings are aliases)."""
 
-    vocab_size: int  # shared by encoder, decoder and LM head (the checkpoint's, before keep_tokens/compound_tokens)
+    vocab_size: int  # shared by encoder, decoder and LM head (the checkpoint's, before keep_tokens)
     d_model: int  # model width
     d_kv: int | None = None  # width of one attention head; None = d_model // num_heads
     d_ff: int  # FFN width
