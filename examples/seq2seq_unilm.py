@@ -60,8 +60,6 @@ def build_unilm(folder: Path, keep_tokens: list[int] | None = None) -> nn.Module
         warnings.filterwarnings("ignore", message="ignore_invalid_weights=True: missing")
         model = build_transformer_model(folder / "config.json", folder / "model.safetensors", with_mlm=True,
                                         application="unilm", keep_tokens=keep_tokens, ignore_invalid_weights=True)
-    with torch.no_grad():
-        model.mlmBias.zero_()  # a new output bias starts at zero
     return model
 
 

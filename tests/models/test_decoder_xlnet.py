@@ -32,7 +32,8 @@ def _reference() -> Any:
 def pair(tmp_path: Path) -> tuple[Any, Any, Path]:
     ref = _reference()
     ref.save_pretrained(tmp_path)
-    return ref, build_transformer_model(config_path=tmp_path, checkpoint_path=tmp_path, model="xlnet").eval(), tmp_path
+    return ref, build_transformer_model(config_path=tmp_path, checkpoint_path=tmp_path, model="xlnet",
+                                           with_lm=True).eval(), tmp_path
 
 
 def _batch() -> tuple[torch.Tensor, torch.Tensor]:
@@ -67,7 +68,7 @@ def test_round_trip_into_transformers(pair, tmp_path: Path) -> None:
 
 def test_original_hand_edits_are_not_needed_and_other_variants_are_rejected(tmp_path: Path) -> None:
     options = dict(vocab_size=50, hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=37)
-    model = build_transformer_model(model="xlnet", **options)  # no attn_type / untie_r needed
+    model = build_transformer_model(model="xlnet", with_lm=True, **options)  # no attn_type / untie_r needed
     ids = torch.randint(6, 50, (1, 5))
     assert model([ids, torch.zeros_like(ids)]).shape == (1, 5, 50)  # segment ids work (crashed in the original)
     with pytest.raises(ConfigError, match="attn_type"):

@@ -69,7 +69,7 @@ CASES: dict[str, tuple[str, str, dict[str, Any]]] = {
     "transformer_shared": ("transformer", "encoder", {**DEC, "tie_emb_src_tgt_weight": True,
                                                       "final_logits_bias": True}),
     "decoder": ("decoder", "encoder", DEC),
-    "xlnet": ("xlnet", "encoder", DEC),
+    "xlnet": ("xlnet", "encoder", {**DEC, "with_lm": True}),
     "transformer_xl": ("transformer_xl", "encoder", DEC),
     "transformer_xl_shared_r": ("transformer_xl", "encoder", {**DEC, "untie_r": False}),
 }

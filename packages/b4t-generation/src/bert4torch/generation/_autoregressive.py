@@ -39,9 +39,11 @@ def _reorder_states(states: Any, rows: torch.Tensor) -> Any:
 
 
 def _to_tensor(x: Any, device: torch.device, add_btz_dim: bool) -> torch.Tensor:
-    t = x if isinstance(x, torch.Tensor) else torch.as_tensor(x)
-    t = t.to(device)
-    return t.unsqueeze(0) if add_btz_dim else t
+    """One input on ``device``; ``add_btz_dim`` gives a list or a 1-D tensor its batch dimension. A tensor of two
+    dimensions or more is taken as batched, as the original took tensors (an encoder's ``[hidden, mask]`` output)."""
+    batched = isinstance(x, torch.Tensor) and x.dim() >= 2
+    t = (x if isinstance(x, torch.Tensor) else torch.as_tensor(x)).to(device)
+    return t.unsqueeze(0) if add_btz_dim and not batched else t
 
 
 class AutoRegressiveDecoder:
@@ -127,7 +129,8 @@ class AutoRegressiveDecoder:
             states: passed to ``predict`` when it uses states.
             temperature: divides the logits.
             min_ends: how many ``end_id`` a sequence needs before it counts as finished.
-            add_btz_dim: whether to add the batch dimension to each input.
+            add_btz_dim: whether to add the batch dimension to each list or 1-D tensor input (a tensor of two
+                dimensions or more already has one).
 
         Returns:
             The output ids of the best beam, a 1-D tensor (``start_id`` included when set).

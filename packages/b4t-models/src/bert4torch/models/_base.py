@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -36,7 +36,7 @@ from ._config import ConfigError, ModelConfig
 from ._loading import LoadReport, load_weights
 from ._weights import WeightMap, invert_weight_map, save_state_dict, template_key
 
-__all__ = ["ModelBase", "output_activation", "unpack_inputs"]
+__all__ = ["ModelBase", "output_activation", "run_eval", "unpack_inputs"]
 
 # class-statement keyword -> the class attribute it sets (see ModelBase.__init_subclass__)
 _DECLARED = {"config": "config_class", "prefix": "prefix", "weight_map": "weight_map",
@@ -54,6 +54,17 @@ def unpack_inputs(inputs: Any, names: tuple[str, ...]) -> list[Any]:
     if len(items) != len(names):
         raise ValueError(f"expected inputs [{', '.join(names)}], got {len(items)} item(s)")
     return items
+
+
+def run_eval(module: nn.Module, call: Callable[[], Any]) -> Any:
+    """``call()`` with ``module`` in eval mode and without gradients, then its previous mode back (``predict``)."""
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            return call()
+    finally:
+        module.train(was_training)
 
 
 def output_activation(logits: Tensor, final_activation: str | bool | None) -> Tensor:
@@ -359,12 +370,6 @@ class ModelBase(nn.Module):
             inputs: the list input (or a single tensor).
             return_all: when the output is a tuple/list, the index of the element to return (None: all).
         """
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.no_grad():
-                output = self(inputs)
-        finally:
-            self.train(was_training)
+        output = run_eval(self, lambda: self(inputs))
         return output if return_all is None else output[return_all]
 

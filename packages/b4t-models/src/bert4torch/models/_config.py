@@ -37,8 +37,8 @@ from bert4torch.activations import ACT2FN
 
 from ._config_values import check_values
 
-__all__ = ["ConfigError", "DecoderConfig", "EncoderConfig", "HF_IGNORED", "ModelConfig", "close_name", "closest",
-           "read_config_file"]
+__all__ = ["ConfigError", "DecoderConfig", "EncoderConfig", "HF_IGNORED", "ModelConfig", "VocabularyOptions",
+           "close_name", "closest", "read_config_file"]
 
 
 class ConfigError(ValueError):
@@ -233,7 +233,22 @@ class ModelConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class EncoderConfig(ModelConfig):
+class VocabularyOptions:
+    """Mixin of the configs whose vocabulary may be cut or extended when loading (encoders, T5, BART): the rows the
+    embedding, the LM/MLM head and any logits bias are built with (``_surgery.vocab_rows`` reduces the checkpoint's)."""
+
+    keep_tokens: list[int] | None = None  # keep only these vocabulary rows (simplified vocabularies)
+    compound_tokens: list[list[int]] | None = None  # new tokens initialised with the mean of these rows
+
+    @property
+    def effective_vocab_size(self) -> int:
+        """Vocabulary rows after ``keep_tokens`` and ``compound_tokens`` (``vocab_size`` is the checkpoint's)."""
+        n = len(self.keep_tokens) if self.keep_tokens is not None else self.vocab_size  # type: ignore[attr-defined]
+        return n + len(self.compound_tokens or [])
+
+
+@dataclass(frozen=True, kw_only=True)
+class EncoderConfig(VocabularyOptions, ModelConfig):
     """Options of every BERT-like encoder (the original's ``BERT_BASE`` + ``BERT`` options)."""
 
     vocab_size: int  # rows of the word embedding (before keep_tokens/compound_tokens)
@@ -248,8 +263,6 @@ class EncoderConfig(ModelConfig):
     attention_head_size: int | None = None  # per-head size; None: hidden_size // heads (need not divide)
     attention_key_size: int | None = None  # per-head q/k size when different (GAU)
     sequence_length: int | None = None  # the original's option; nothing reads it
-    keep_tokens: list[int] | None = None  # keep only these vocabulary rows (simplified vocabularies)
-    compound_tokens: list[list[int]] | None = None  # new tokens initialised with the mean of these rows
     residual_attention_scores: bool = False  # the original's option; no family implements it
     keep_hidden_layers: list[int] | None = None  # layers outside the list become Identity
     hierarchical_position: float | bool | None = None  # extend learned positions (alpha, True = 0.4)
@@ -303,12 +316,6 @@ class EncoderConfig(ModelConfig):
         if self.with_nsp and not self.with_pool:
             self._set("with_pool", True)  # the NSP head reads the pooled output
         self._check_activation("hidden_act")
-
-    @property
-    def effective_vocab_size(self) -> int:
-        """Word-embedding rows after ``keep_tokens`` and ``compound_tokens``."""
-        n = len(self.keep_tokens) if self.keep_tokens is not None else self.vocab_size
-        return n + len(self.compound_tokens or [])
 
 
 @dataclass(frozen=True, kw_only=True)

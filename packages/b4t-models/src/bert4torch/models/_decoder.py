@@ -31,7 +31,7 @@ from bert4torch.layers import (
     TransformerLayer,
 )
 
-from ._base import ModelBase, output_activation, unpack_inputs
+from ._base import ModelBase, output_activation, run_eval, unpack_inputs
 from ._cache import KVCache, attention_bias, causal_bias_for, position_ids_from_mask
 from ._config import DecoderConfig
 
@@ -46,6 +46,7 @@ __all__ = [
     "decoder_inputs",
     "decoder_layer",
     "decoder_layers",
+    "lookup_ids",
     "padding_bias",
     "run_decoder_layers",
 ]
@@ -160,6 +161,12 @@ def padding_bias(mask: Tensor, dtype: torch.dtype) -> Tensor | None:
     return torch.where(mask[:, None, None, :], zero, torch.finfo(dtype).min)
 
 
+def lookup_ids(token_ids: Tensor, pad_id: int | None) -> Tensor:
+    """The ids the embedding reads: a negative padding id (the original's mT5 examples pad with -100) reads row 0, as
+    in the original; the padding mask already keeps those positions out."""
+    return token_ids.masked_fill(token_ids == pad_id, 0) if pad_id is not None and pad_id < 0 else token_ids
+
+
 def run_decoder_layers(layers: nn.ModuleList, x: Tensor, past: KVCache | None, **kwargs: Any
                        ) -> tuple[Tensor, tuple[tuple[Tensor, Tensor], ...], tuple[tuple[Tensor, Tensor], ...]]:
     """Run a decoder stack, each layer with its own cached ``(key, value)`` (and cross-attention projection).
@@ -230,12 +237,33 @@ class CausalLM(ModelBase):
 
 
 class EncoderStack:
-    """Mixin of an encoder stack module: ``embeddings``, ``encoderLayer``, ``relative_position_bias`` (T5) or None,
-    ``final_layer_norm`` (T5) or None, ``final_dropout``."""
+    """Mixin of an encoder stack module: ``config``, ``embeddings``, ``encoderLayer``, ``relative_position_bias`` (T5)
+    or None, ``final_layer_norm`` (T5) or None, ``final_dropout``.
+
+    ``forward([token_ids])`` returns the hidden states; ``predict([token_ids])`` returns ``[hidden, attention_mask]``,
+    the inputs the decoder takes after its token ids (``decoder.predict([output_ids] + encoder.predict([ids]))``, the
+    original's seq2seq decoding)."""
+
+    def padding_mask(self, token_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        """``[batch, len]`` bool, True for real tokens: ``attention_mask`` (1 = real) if given, else not padding."""
+        return attention_mask.bool() if attention_mask is not None else token_ids != self.config.token_pad_ids
+
+    def forward(self, *inputs: Any, attention_mask: Tensor | None = None) -> Tensor:
+        """Encode ``[token_ids]``; padding is ``token_pad_ids`` unless ``attention_mask`` (1 = real) is given."""
+        (token_ids,) = unpack_inputs(inputs, ("token_ids",))
+        return self.encode(token_ids, self.padding_mask(token_ids, attention_mask))
+
+    def predict(self, inputs: Any, return_all: int | None = None) -> list[Tensor] | Tensor:
+        """``[token_ids] -> [hidden, attention_mask]`` (mask ``[batch, len]``, 1 = real) in eval mode without
+        gradients, as the original's encoder returned them; ``return_all`` picks one of the two."""
+        (token_ids,) = unpack_inputs(inputs, ("token_ids",))
+        mask = self.padding_mask(token_ids)
+        outputs = [run_eval(self, lambda: self.encode(token_ids, mask)), mask.long()]
+        return outputs if return_all is None else outputs[return_all]
 
     def encode(self, token_ids: Tensor, mask: Tensor) -> Tensor:
         """Encode ``[batch, len]`` ids (``mask`` True for real tokens; positions are indices: right padding)."""
-        x = self.embeddings(token_ids)
+        x = self.embeddings(lookup_ids(token_ids, self.config.token_pad_ids))
         bias = padding_bias(mask, x.dtype)
         length = token_ids.shape[1]
         position_bias = None if self.relative_position_bias is None else self.relative_position_bias(length, length)
@@ -245,9 +273,22 @@ class EncoderStack:
 
 
 class DecoderStack:
-    """Mixin of a decoder stack with its LM head: ``embeddings``, ``decoderLayer``, ``lm_head``, and (None when
-    absent) ``relative_position_bias``, ``final_layer_norm``, ``final_logits_bias``; ``head_scale`` multiplies the
-    head's input; ``final_dropout``. Positions count real tokens, so a left-padded row decodes as it would alone."""
+    """Mixin of a decoder stack with its LM head: ``config``, ``embeddings``, ``decoderLayer``, ``lm_head``, and (None
+    when absent) ``relative_position_bias``, ``final_layer_norm``, ``final_logits_bias``; ``head_scale`` multiplies the
+    head's input; ``final_dropout``. Positions count real tokens, so a left-padded row decodes as it would alone.
+
+    ``forward([token_ids, encoder_hidden, encoder_mask]) -> [hidden, logits]``; ``predict`` is the same call in eval
+    mode without gradients (the original's ``model.decoder.predict([output_ids] + encoder_output)``)."""
+
+    predict = ModelBase.predict
+
+    def forward(self, *inputs: Any, attention_mask: Tensor | None = None, past_key_values: KVCache | None = None,
+                use_cache: bool = False) -> list[Tensor] | tuple[list[Tensor], KVCache]:
+        """Decode ``[token_ids, encoder_hidden, encoder_mask]`` (encoder mask: ``[batch, src_len]``, or the original's
+        ``[batch, 1, 1, src_len]``; 1 = real); with a filled cache the last two may be None."""
+        token_ids, encoder_hidden, encoder_mask = unpack_inputs(inputs, ("token_ids", "encoder_hidden", "encoder_mask"))
+        hidden, logits, cache = self.decode(token_ids, encoder_hidden, encoder_mask, attention_mask, past_key_values)
+        return ([hidden, logits], cache) if use_cache else [hidden, logits]
 
     def decode(self, token_ids: Tensor, encoder_hidden: Tensor | None, encoder_mask: Tensor | None,
                attention_mask: Tensor | None, past: KVCache | None) -> tuple[Tensor, Tensor, KVCache]:
@@ -255,11 +296,11 @@ class DecoderStack:
         past = past if past is not None and past.seq_len else None
         step = decoder_inputs(token_ids, pad_id=None, attention_mask=attention_mask, past=past,
                               dtype=self.embeddings.word_embeddings.weight.dtype)
-        x = self.embeddings(token_ids, position_ids=step.position_ids)
+        x = self.embeddings(lookup_ids(token_ids, self.config.token_pad_ids), position_ids=step.position_ids)
         if past is not None and past.encoder_mask is not None:
             enc_mask = past.encoder_mask
-        elif encoder_mask is not None:
-            enc_mask = encoder_mask.bool()
+        elif encoder_mask is not None:  # [batch, src_len], or the original's [batch, 1, 1, src_len]
+            enc_mask = encoder_mask.reshape(encoder_mask.shape[0], encoder_mask.shape[-1]).bool()
         elif encoder_hidden is not None:
             enc_mask = torch.ones(encoder_hidden.shape[:2], dtype=torch.bool, device=x.device)
         else:
@@ -314,8 +355,6 @@ class StandaloneDecoder(ModelBase):
 
     def forward(self, *inputs: Any, attention_mask: Tensor | None = None, past_key_values: KVCache | None = None,
                 use_cache: bool = False) -> list[Tensor] | tuple[list[Tensor], KVCache]:
-        """Decode ``[token_ids, encoder_hidden, encoder_mask]`` (encoder mask: ``[batch, src_len]``, 1 = real)."""
-        token_ids, encoder_hidden, encoder_mask = unpack_inputs(inputs, ("token_ids", "encoder_hidden", "encoder_mask"))
-        hidden, logits, cache = self.stack().decode(token_ids, encoder_hidden, encoder_mask, attention_mask,
-                                                    past_key_values)
-        return ([hidden, logits], cache) if use_cache else [hidden, logits]
+        """Decode ``[token_ids, encoder_hidden, encoder_mask]`` (see :meth:`DecoderStack.forward`)."""
+        return DecoderStack.forward(self.stack(), *inputs, attention_mask=attention_mask,
+                                    past_key_values=past_key_values, use_cache=use_cache)

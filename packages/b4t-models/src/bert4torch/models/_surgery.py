@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
-__all__ = ["expand_positions", "vocab_rows"]
+__all__ = ["expand_positions", "seq2seq_vocab_rows", "vocab_rows"]
 
 logger = logging.getLogger("bert4torch.models")
 
@@ -62,3 +63,16 @@ def expand_positions(table: torch.Tensor, max_position: int, alpha: float | bool
     logger.warning("hierarchical_position=%s: the %d-row position table is extended to max_position=%d rows",
                    alpha, rows, max_position)
     return alpha * u[index // rows] + (1 - alpha) * u[index % rows]
+
+
+# the vocabulary tensors of an encoder-decoder (T5, BART), by the end of our parameter name, and their vocabulary axis
+_SEQ2SEQ_VOCAB_AXES = {"embeddings.word_embeddings.weight": 0, "lm_head.weight": 0, "final_logits_bias": 1}
+
+
+def seq2seq_vocab_rows(name: str, tensor: torch.Tensor, config: Any) -> torch.Tensor:
+    """:func:`vocab_rows` for parameter ``name`` of an encoder-decoder whose ``config`` has ``vocab_size``,
+    ``keep_tokens`` and ``compound_tokens``: the shared embedding, the LM head and the logits bias ``[1, vocab]``."""
+    axis = next((a for end, a in _SEQ2SEQ_VOCAB_AXES.items() if name.endswith(end)), None)
+    if axis is None or (config.keep_tokens is None and not config.compound_tokens):
+        return tensor
+    return vocab_rows(tensor, config.vocab_size, config.keep_tokens, config.compound_tokens, axis)

@@ -13,6 +13,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar
 
+import torch
+from torch import Tensor
+
 from ._config import ConfigError
 from ._weights import module_keys
 from .transformer import Transformer, TransformerConfig
@@ -89,13 +92,23 @@ class BART(Transformer, config=BartConfig, prefix="model", weight_map=BART_WEIGH
            hf_architecture="BartForConditionalGeneration"):
     """BART: ``model([[encoder_ids], [decoder_ids]]) -> [encoder_hidden, decoder_hidden, logits]`` with a cache."""
 
+    def load_variable(self, name: str, tensor: Tensor) -> Tensor:
+        """The vocabulary surgery, and a position table of ``max_position`` rows (the original's
+        ``convert_bart_fudanNLP.py`` drops fairseq's two rows before position 0) gets those rows back as zeros:
+        no position reads them."""
+        tensor = super().load_variable(name, tensor)
+        offset, rows = self.config.position_offset, self.config.max_position
+        if name.endswith("embeddings.position_embeddings.weight") and offset and len(tensor) == rows:
+            tensor = torch.cat([tensor.new_zeros(offset, *tensor.shape[1:]), tensor])
+        return tensor
+
     def to_hf_config(self) -> dict[str, Any]:
         """``config.json`` for ``transformers.BartForConditionalGeneration``."""
         c = self.config
         if not (c.tie_emb_src_tgt_weight and c.position_offset == 2 and c.embedding_layer_norm and c.final_logits_bias):
             raise ValueError("this model does not have BART's layout; it cannot be saved as an HF BART")
         return {
-            "vocab_size": c.vocab_size, "d_model": c.hidden_size, "encoder_layers": c.num_hidden_layers,
+            "vocab_size": c.effective_vocab_size, "d_model": c.hidden_size, "encoder_layers": c.num_hidden_layers,
             "decoder_layers": c.num_decoder_layers, "encoder_attention_heads": c.num_attention_heads,
             "decoder_attention_heads": c.num_attention_heads, "encoder_ffn_dim": c.intermediate_size,
             "decoder_ffn_dim": c.intermediate_size, "activation_function": c.hidden_act,

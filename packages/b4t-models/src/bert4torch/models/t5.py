@@ -23,9 +23,10 @@ from torch import Tensor, nn
 
 from bert4torch.layers import PRE_NORM, BertEmbeddings, RMSNorm, T5PositionBias
 
-from ._base import ModelBase, unpack_inputs
-from ._config import ConfigError, ModelConfig
+from ._base import ModelBase
+from ._config import ConfigError, ModelConfig, VocabularyOptions
 from ._decoder import DecoderStack, EncoderDecoderLM, EncoderStack, StandaloneDecoder, decoder_layer
+from ._surgery import seq2seq_vocab_rows
 from ._weights import module_keys
 
 __all__ = [
@@ -38,10 +39,10 @@ _VERSIONS = ("t5.1.0", "t5.1.1", "mt5.1.1")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class T5Config(ModelConfig):
+class T5Config(VocabularyOptions, ModelConfig):
     """T5 hyper-parameters (HF ``T5Config`` names; original bert4torch spellings are aliases)."""
 
-    vocab_size: int  # shared by encoder, decoder and LM head
+    vocab_size: int  # shared by encoder, decoder and LM head (the checkpoint's, before keep_tokens)
     d_model: int  # model width
     d_kv: int | None = None  # width of one attention head; None = d_model // num_heads
     d_ff: int  # FFN width
@@ -137,7 +138,7 @@ def _stack(model: nn.Module, config: T5Config, *, decoder: bool) -> None:
     """Build one T5 stack on ``model``: embeddings, the position bias (layer 0's, shared by all), pre-RMSNorm layers
     (unscaled attention: T5 folds 1/sqrt(d) into the initialisation of q), the final norm."""
     c = config
-    model.embeddings = BertEmbeddings(c.vocab_size, c.d_model, c.d_model, 0, 0, False, c.dropout_rate,
+    model.embeddings = BertEmbeddings(c.effective_vocab_size, c.d_model, c.d_model, 0, 0, False, c.dropout_rate,
                                       position_type=None, layer_norm=False)
     model.relative_position_bias = T5PositionBias(c.relative_attention_num_buckets, c.num_heads,
                                                   bidirectional=not decoder,
@@ -153,14 +154,19 @@ def _stack(model: nn.Module, config: T5Config, *, decoder: bool) -> None:
 
 
 class _T5Base(ModelBase, config=T5Config, hf_model_type="t5", hf_architecture="T5ForConditionalGeneration"):
-    """What the T5 classes share: config class, HF config."""
+    """What the T5 classes share: config class, HF config, the vocabulary surgery of ``keep_tokens``."""
+
+    def load_variable(self, name: str, tensor: Tensor) -> Tensor:
+        """``keep_tokens``/``compound_tokens`` on the shared embedding and the LM head (a tensor already cut, as
+        ``save_weights`` wrote it, is kept as it is)."""
+        return seq2seq_vocab_rows(name, tensor, self.config)
 
     def to_hf_config(self) -> dict[str, Any]:
         """``config.json`` for ``transformers.T5ForConditionalGeneration`` / ``MT5ForConditionalGeneration``."""
         c = self.config
         act = "gelu" if c.hidden_act == "gelu_new" and c.is_gated else c.hidden_act
         return {
-            "vocab_size": c.vocab_size, "d_model": c.d_model, "d_kv": c.d_kv, "d_ff": c.d_ff,
+            "vocab_size": c.effective_vocab_size, "d_model": c.d_model, "d_kv": c.d_kv, "d_ff": c.d_ff,
             "num_layers": c.num_layers, "num_decoder_layers": c.num_decoder_layers, "num_heads": c.num_heads,
             "relative_attention_num_buckets": c.relative_attention_num_buckets,
             "relative_attention_max_distance": c.relative_attention_max_distance,
@@ -171,7 +177,8 @@ class _T5Base(ModelBase, config=T5Config, hf_model_type="t5", hf_architecture="T
         }
 
 class T5Encoder(EncoderStack, _T5Base, hf_architecture="T5EncoderModel"):
-    """The T5 encoder stack (``model='t5_encoder'`` etc.): ``[token_ids] -> hidden``."""
+    """The T5 encoder stack (``model='t5_encoder'`` etc.): ``[token_ids] -> hidden``; ``predict([token_ids])`` gives
+    ``[hidden, attention_mask]`` (see :class:`EncoderStack`)."""
 
     def build(self) -> None:
         _stack(self, self.config, decoder=False)
@@ -180,11 +187,6 @@ class T5Encoder(EncoderStack, _T5Base, hf_architecture="T5EncoderModel"):
     def weight_map(self) -> dict[str, str | None]:  # type: ignore[override]
         return t5_encoder_weight_map(self.config)
 
-    def forward(self, *inputs: Any, attention_mask: Tensor | None = None) -> Tensor:
-        """Encode ``[token_ids]``; padding is ``token_pad_ids`` unless ``attention_mask`` (1 = real) is given."""
-        (token_ids,) = unpack_inputs(inputs, ("token_ids",))
-        mask = attention_mask.bool() if attention_mask is not None else token_ids != self.config.token_pad_ids
-        return self.encode(token_ids, mask)
 
 class T5Decoder(DecoderStack, StandaloneDecoder, _T5Base, hf_model_type=None):
     """The T5 decoder stack with its LM head (``model='t5_decoder'`` etc.): ``[token_ids, encoder_hidden,
@@ -194,7 +196,7 @@ class T5Decoder(DecoderStack, StandaloneDecoder, _T5Base, hf_model_type=None):
     def build(self) -> None:
         c = self.config
         _stack(self, c, decoder=True)
-        self.lm_head = nn.Linear(c.d_model, c.vocab_size, bias=False)
+        self.lm_head = nn.Linear(c.d_model, c.effective_vocab_size, bias=False)
         self.final_logits_bias = None
         self.head_scale = c.d_model**-0.5 if c.scale_decoder_outputs else 1.0
         self.final_activation = c.final_activation

@@ -16,7 +16,7 @@ from torch import nn
 
 from bert4torch.layers import POST_NORM
 
-from ._config import ConfigError, DecoderConfig
+from ._config import ConfigError, DecoderConfig, VocabularyOptions
 from ._decoder import (
     DecoderStack,
     EncoderDecoderLM,
@@ -25,12 +25,13 @@ from ._decoder import (
     decoder_embeddings,
     decoder_layers,
 )
+from ._surgery import seq2seq_vocab_rows
 
 __all__ = ["Decoder", "Transformer", "TransformerConfig"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class TransformerConfig(DecoderConfig):
+class TransformerConfig(VocabularyOptions, DecoderConfig):
     """Post-LN encoder-decoder with learned absolute positions (the original's ``Transformer``; BART's layout)."""
 
     num_decoder_layers: int | None = None  # decoder layers; None = num_hidden_layers
@@ -55,6 +56,9 @@ class TransformerConfig(DecoderConfig):
         if self.segment_vocab_size:
             raise ConfigError(f"{type(self).__name__}: segment_vocab_size > 0 is not supported; pass "
                               "segment_vocab_size=0")
+        if (self.keep_tokens is not None or self.compound_tokens) and (self.src_vocab_size or self.tgt_vocab_size):
+            raise ConfigError(f"{type(self).__name__}: keep_tokens/compound_tokens change the one shared vocabulary; "
+                              "drop src_vocab_size/tgt_vocab_size or cut the vocabularies yourself")
 
     @property
     def decoder_layers(self) -> int:
@@ -69,22 +73,25 @@ def _embeddings(config: TransformerConfig, vocab_size: int | None) -> nn.Module:
 
 
 class Seq2SeqEncoder(EncoderStack, nn.Module):
-    """The encoder stack: ``(token_ids, mask) -> hidden`` (positions are indices: encoders are right-padded)."""
+    """The encoder stack: ``[token_ids] -> hidden``, ``predict`` gives ``[hidden, attention_mask]`` (positions are
+    indices: encoders are right-padded)."""
 
     def __init__(self, config: TransformerConfig) -> None:
         super().__init__()
-        self.embeddings = _embeddings(config, config.src_vocab_size)
+        self.config = config
+        self.embeddings = _embeddings(config, config.src_vocab_size or config.effective_vocab_size)
         self.encoderLayer = decoder_layers(config, POST_NORM)
         self.relative_position_bias = self.final_layer_norm = None
 
 
 class Seq2SeqDecoder(DecoderStack, nn.Module):
-    """The decoder stack with its LM head (and BART's ``final_logits_bias``)."""
+    """The decoder stack with its LM head (and BART's ``final_logits_bias``): ``[token_ids, encoder_hidden,
+    encoder_mask] -> [hidden, logits]``."""
 
     def __init__(self, config: TransformerConfig) -> None:
         super().__init__()
-        c = config
-        vocab = c.tgt_vocab_size or c.vocab_size
+        c = self.config = config
+        vocab = c.tgt_vocab_size or c.effective_vocab_size
         self.embeddings = _embeddings(c, vocab)
         self.decoderLayer = decoder_layers(c, POST_NORM, c.num_decoder_layers, cross=True)
         self.lm_head = nn.Linear(c.hidden_size, vocab, bias=False)
@@ -119,6 +126,11 @@ class Transformer(EncoderDecoderLM, config=TransformerConfig):
         if c.tie_word_embeddings:
             tied["decoder.lm_head.weight"] = owner
         return tied
+
+    def load_variable(self, name: str, tensor: torch.Tensor) -> torch.Tensor:
+        """``keep_tokens``/``compound_tokens`` on the token embeddings, the LM head and the logits bias (a tensor
+        already cut, as ``save_weights`` wrote it, is kept as it is)."""
+        return seq2seq_vocab_rows(name, tensor, self.config)
 
     def expected_new_parameters(self) -> set[str]:
         """The logits bias may be absent from a checkpoint (transformers ignores it when missing): it starts at 0."""

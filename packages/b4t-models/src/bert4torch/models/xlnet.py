@@ -8,7 +8,8 @@ default; other values are rejected rather than half-supported. XLNet is bidirect
 (Transformer-XL-style ``mems`` are not implemented).
 
 Inputs: ``[token_ids]`` or ``[token_ids, segment_ids]``; padding is ``token_pad_ids`` (XLNet pads with 5) unless
-``attention_mask`` is given. Output: LM logits over the vocabulary.
+``attention_mask`` is given. Output: the last hidden states ``[batch, len, d_model]``, as the original's
+``model='xlnet'`` returned them; ``with_lm=True`` adds the LM head and returns its logits over the vocabulary.
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ class XLNetConfig(ModelConfig):
     dropout: float = 0.0  # dropout (training only)
     clamp_len: int = -1  # clamp relative distances beyond this (-1: no clamp)
     token_pad_ids: int | None = 5  # XLNet's <pad> id; masked out as keys
+    with_lm: bool = False  # the LM head: return logits, not hidden states (an HF XLNetLMHeadModel)
     tie_word_embeddings: bool = True  # LM head shares the token embedding
-    final_activation: str = "linear"  # 'linear' returns logits, an activation name ('softmax') applies it
+    final_activation: str = "linear"  # with_lm: 'linear' returns logits, an activation name ('softmax') applies it
 
     aliases: ClassVar[dict[str, str]] = {
         "hidden_size": "d_model", "num_hidden_layers": "n_layer", "num_attention_heads": "n_head",
@@ -151,7 +153,7 @@ XLNET_WEIGHT_MAP: dict[str, str | None] = {
 
 class XLNET(ModelBase, config=XLNetConfig, prefix="transformer", weight_map=XLNET_WEIGHT_MAP, hf_model_type="xlnet",
             hf_architecture="XLNetLMHeadModel"):
-    """XLNet with its LM head (``model='xlnet'``): ``[token_ids(, segment_ids)] -> logits``.
+    """XLNet (``model='xlnet'``): ``[token_ids(, segment_ids)] -> hidden states``, or logits with ``with_lm=True``.
 
     Args:
         config: An :class:`XLNetConfig`, or None to build one from ``options``.
@@ -165,12 +167,15 @@ class XLNET(ModelBase, config=XLNetConfig, prefix="transformer", weight_map=XLNE
         # used only by XLNet's permutation pre-training (target mapping); kept so checkpoints round-trip
         self.mask_emb = nn.Parameter(torch.zeros(1, 1, c.d_model))
         self.encoderLayer = nn.ModuleList(XLNetLayer(c) for _ in range(c.n_layer))
-        self.lm_head = nn.Linear(c.d_model, c.vocab_size)
+        self.lm_head = nn.Linear(c.d_model, c.vocab_size) if c.with_lm else None
         self.dropout = nn.Dropout(c.dropout)
+        if not c.with_lm:  # saved without the head, the checkpoint is transformers' bare model
+            self.hf_architecture = "XLNetModel"
 
     def tied_weights(self) -> dict[str, str]:
         """The LM head shares the token embedding when ``tie_word_embeddings``."""
-        return {"lm_head.weight": "embeddings.word_embeddings.weight"} if self.config.tie_word_embeddings else {}
+        tied = self.config.with_lm and self.config.tie_word_embeddings
+        return {"lm_head.weight": "embeddings.word_embeddings.weight"} if tied else {}
 
     def init_model_weights(self, module: nn.Module) -> None:
         """The base init plus normal(0, initializer_range) for the relative-attention tensors."""
@@ -192,7 +197,8 @@ class XLNET(ModelBase, config=XLNetConfig, prefix="transformer", weight_map=XLNE
         }
 
     def forward(self, *inputs: Any, attention_mask: Tensor | None = None) -> Tensor:
-        """Logits for ``[token_ids]`` or ``[token_ids, segment_ids]`` (``[batch, len]`` each).
+        """Hidden states (``with_lm``: logits) for ``[token_ids]`` or ``[token_ids, segment_ids]`` (``[batch, len]``
+        each).
 
         Args:
             inputs: The ids (and optional segment ids).
@@ -219,4 +225,6 @@ class XLNET(ModelBase, config=XLNetConfig, prefix="transformer", weight_map=XLNE
         pos = self.dropout(sinusoid(distances, self.config.d_model, interleaved=False).to(h.dtype))
         for layer in self.encoderLayer:
             h = layer(h, pos, seg_mat, bias)
+        if self.lm_head is None:
+            return h
         return output_activation(self.lm_head(self.dropout(h)), self.config.final_activation)
