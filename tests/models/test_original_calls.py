@@ -378,3 +378,13 @@ def test_a_negative_padding_id_pads_a_t5_batch_as_in_the_mt5_example(tmp_path: P
     padded = torch.tensor([[5, 17, 42, -100, -100]])
     with torch.no_grad():
         assert (ours([[padded], [dec]])[-1] - ours([[row], [dec]])[-1]).abs().max().item() <= 1e-5
+
+
+def test_generate_refuses_ids_past_the_rows_keep_tokens_left(tmp_path: Path) -> None:
+    generate = pytest.importorskip("bert4torch.generation").generate
+    _hf_t5(tmp_path)
+    ours = build_transformer_model(tmp_path / "config.json", tmp_path, model="t5.1.0", segment_vocab_size=0,
+                                   keep_tokens=KEEP).eval()
+    assert generate(ours, _kept([3, 5, 17]), max_new_tokens=2).shape[0] == 1
+    with pytest.raises(ValueError, match=rf"input_ids must be token ids in \[0, {len(KEEP)}\)"):
+        generate(ours, torch.tensor([[3, len(KEEP)]]), max_new_tokens=2)

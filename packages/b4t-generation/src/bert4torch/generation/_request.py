@@ -120,7 +120,9 @@ def _check_vocabulary(model: Any, input_ids: Tensor) -> None:
     """Token ids must index the model's vocabulary (its embedding would fail with an opaque IndexError)."""
     low, high = int(input_ids.min()), int(input_ids.max())
     config = getattr(model, "config", None)
-    vocab = getattr(config, "src_vocab_size", None) or getattr(config, "vocab_size", None)  # the encoder's, if apart
+    # the encoder's vocabulary if apart; else the rows left after keep_tokens/compound_tokens
+    vocab = (getattr(config, "src_vocab_size", None) or getattr(config, "effective_vocab_size", None)
+             or getattr(config, "vocab_size", None))
     if low < 0 or (is_int(vocab) and high >= vocab):
         bound = f"[0, {vocab})" if is_int(vocab) else ">= 0"
         raise ValueError(f"input_ids must be token ids in {bound}: got ids from {low} to {high}")
