@@ -9,8 +9,12 @@ Loading: each variant loads the checkpoint in its own fresh process; the time to
 
 Decoder section (``bench_decoder``): gpt2 and llama forward with and without the KV cache (see that section).
 
+Checks section (``bench_checks``): what the forward's input checks (``models/_input_checks.py``) cost on MiniLM at
+1x16, the shape where they weigh most: the same model with the checks and with them replaced by a no-op,
+interleaved; the median ratio and the check's own time per call are printed.
+
 Usage: ``hatch run python benchmarks/models.py [--rounds 7] [--shapes 1x16,8x128] [--json out.json]
-[--section all|encoder|decoder]``
+[--section all|encoder|decoder|checks]``
 """
 
 from __future__ import annotations
@@ -273,13 +277,64 @@ def bench_decoder(rounds: int) -> list[dict]:
     return rows
 
 
+# ------------------------------------------------------------------------------------------------- checks section
+def bench_checks(rounds: int) -> dict:
+    import torch
+
+    import bert4torch.models._encoder as encoder_module
+    from bert4torch.models import build_transformer_model
+
+    torch.set_num_threads(2)
+    folder = minilm_folder()
+    model = build_transformer_model(folder / "config.json", folder, model="bert").eval()
+    ids = torch.randint(1000, 30000, (1, 16), generator=torch.Generator().manual_seed(0))
+    seg = torch.zeros_like(ids)
+    checked = encoder_module.check_ids
+
+    def per_call(checks: bool, calls: int) -> float:
+        encoder_module.check_ids = checked if checks else (lambda *a, **k: None)
+        try:
+            with torch.inference_mode():
+                t0 = time.perf_counter()
+                for _ in range(calls):
+                    model([ids, seg])
+                return (time.perf_counter() - t0) / calls
+        finally:
+            encoder_module.check_ids = checked
+
+    calls = max(1, int(0.3 / per_call(True, 20)))
+    per_call(True, calls), per_call(False, calls)  # warm-up
+    ratios, with_checks, without = [], [], []
+    for i in range(rounds):
+        if i % 2 == 0:  # alternate which goes first so drift in the machine's load cancels
+            a, b = per_call(True, calls), per_call(False, calls)
+        else:
+            b, a = per_call(False, calls), per_call(True, calls)
+        with_checks.append(a)
+        without.append(b)
+        ratios.append(a / b)
+    with torch.inference_mode():
+        t0 = time.perf_counter()
+        for _ in range(2000):
+            checked(model.embeddings, ids, seg, pad_id=0)
+        check_us = (time.perf_counter() - t0) / 2000 * 1e6
+    row = {"forward_ms": statistics.median(with_checks) * 1000, "unchecked_ms": statistics.median(without) * 1000,
+           "overhead": statistics.median(ratios) - 1, "overhead_min": min(ratios) - 1, "overhead_max": max(ratios) - 1,
+           "check_us": check_us}
+    print(f"checks 1x16: forward {row['forward_ms']:.3f} ms, without checks {row['unchecked_ms']:.3f} ms: overhead "
+          f"{row['overhead']:+.2%} median (min {row['overhead_min']:+.2%}, max {row['overhead_max']:+.2%}) over {rounds} "
+          f"interleaved rounds; the check alone {check_us:.1f} us = {check_us / 1000 / row['forward_ms']:.2%} of a "
+          f"forward", flush=True)
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--shapes", default=",".join(f"{b}x{n}" for b, n in SHAPES))
     parser.add_argument("--skip-load", action="store_true")
     parser.add_argument("--json", default=None)
-    parser.add_argument("--section", choices=["all", "encoder", "decoder"], default="all")
+    parser.add_argument("--section", choices=["all", "encoder", "decoder", "checks"], default="all")
     parser.add_argument("--load-child", choices=["ours", "transformers"], default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.load_child:
@@ -287,8 +342,11 @@ def main() -> None:
         return
     shapes = [tuple(int(x) for x in s.split("x")) for s in args.shapes.split(",")]
     results = {}
-    if args.section == "decoder":
-        results["decoder_forward"] = bench_decoder(args.rounds)
+    if args.section in ("decoder", "checks"):
+        if args.section == "decoder":
+            results["decoder_forward"] = bench_decoder(args.rounds)
+        else:
+            results["checks"] = bench_checks(args.rounds)
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=2))
         return

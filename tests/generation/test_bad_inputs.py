@@ -8,7 +8,6 @@ ValueError naming an argument), obscure crash, silent wrong result, hang. Only t
 from __future__ import annotations
 
 import math
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from b4t_testing.probe import CLEAR, OK, classify
 from bert4torch.generation import AutoRegressiveDecoder, filter_logits, generate, generate_text, stream_generate
 
 VOCAB, EOS, POSITIONS = 32, 2, 24
@@ -223,31 +223,6 @@ def test_generate_text_refuses_a_text_that_is_not_a_str(gpt2) -> None:
 
 
 # ---- the probe ---------------------------------------------------------------------------------------------------
-OK, CLEAR, OBSCURE, WRONG, HANG = "ok", "clear error", "obscure crash", "silent wrong", "hang"
-
-
-def classify(call: Any, check: Any, names: tuple[str, ...], timeout: float = 60.0) -> tuple[str, str]:
-    """Run ``call()``: ok needs ``check(result)``; a clear error is a TypeError/ValueError naming an argument."""
-    box: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            box["result"] = call()
-        except Exception as e:  # noqa: BLE001 - the probe classifies every exception
-            box["error"] = e
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        return HANG, ""
-    if "error" in box:
-        e = box["error"]
-        named = isinstance(e, (TypeError, ValueError)) and any(n in str(e) for n in names)
-        return (CLEAR if named else OBSCURE), f"{type(e).__name__}: {e}"
-    return (OK, "") if check(box["result"]) else (WRONG, repr(box["result"]))
-
-
 ODD = st.one_of(st.none(), st.booleans(), st.integers(-3, 40), st.floats(allow_nan=True, allow_infinity=True),
                 st.text(max_size=3), st.lists(st.integers(-1, 40), max_size=3))
 # each argument with values of its own type and range, and odd values of any type

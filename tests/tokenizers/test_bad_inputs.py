@@ -7,12 +7,13 @@ The probe table at the end runs every public entry point on adversarial values a
 from __future__ import annotations
 
 import sys
-import threading
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from b4t_testing import probe
+from b4t_testing.probe import CLEAR, OK
 from bert4torch.tokenizers import Tokenizer, sequence_padding
 
 VOCAB = {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "[MASK]": 4, "hi": 5, "!": 6, "there": 7, "##s": 8}
@@ -121,29 +122,9 @@ def test_decode_accepts_numpy_arrays_and_torch_tensors(tok) -> None:
 
 
 # ---- the probe table -------------------------------------------------------------------------------------------
-OK, CLEAR, OBSCURE, WRONG, HANG = "ok", "clear error", "obscure crash", "silent wrong", "hang"
-
-
 def classify(call, check, names: tuple[str, ...], timeout: float = 10.0) -> str:
-    """Run ``call()``; ok needs ``check(result)``; a clear error is a TypeError/ValueError naming an argument."""
-    box: dict[str, object] = {}
-
-    def run() -> None:
-        try:
-            box["result"] = call()
-        except Exception as e:  # noqa: BLE001 - the probe classifies every exception
-            box["error"] = e
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        return HANG
-    if "error" in box:
-        e = box["error"]
-        named = isinstance(e, (TypeError, ValueError)) and any(n in str(e) for n in names)
-        return CLEAR if named else OBSCURE
-    return OK if check(box["result"]) else WRONG
+    """The shared probe's outcome alone."""
+    return probe.classify(call, check, names, timeout)[0]
 
 
 def _ids_ok(tok: Tokenizer):

@@ -195,7 +195,9 @@ class ModelConfig:
         aliases = cls._merged("aliases")
         from_file, unknown = cls._read(data, names, aliases, typed=False)
         typed, _ = cls._read(overrides or {}, names, aliases, typed=True)
-        values = check_values(cls, {**from_file, **typed})
+        spelled = {aliases[key]: key for source in (data, overrides or {}) for key in source
+                   if key in aliases and aliases[key] not in source}
+        values = check_values(cls, {**from_file, **typed}, spelled)
         if unknown:
             logger.debug("%s: config key(s) not used by this family, ignored: %s", cls.__name__, ", ".join(unknown))
             values["ignored_keys"] = tuple(dict.fromkeys([*values.get("ignored_keys", ()), *unknown]))

@@ -67,8 +67,9 @@ def _spelled(hint: Any) -> str:
     return " or ".join("None" if m is type(None) else getattr(m, "__name__", str(m)) for m in _members(hint))
 
 
-def check_values(cls: type, values: dict[str, Any]) -> dict[str, Any]:
-    """``values`` (field name -> value) checked against ``cls``'s annotations and the ranges above.
+def check_values(cls: type, values: dict[str, Any], spelled: dict[str, str] | None = None) -> dict[str, Any]:
+    """``values`` (field name -> value) checked against ``cls``'s annotations and the ranges above; ``spelled`` maps a
+    field to the alias the user wrote (``hidden_dropout_prob`` for ``dropout_rate``), which an error names first.
 
     Returns:
         The values, without the nulls given for options that have a default (so the default applies).
@@ -84,15 +85,16 @@ def check_values(cls: type, values: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for name, value in values.items():
         hint = hints[name]
+        key = f"{spelled[name]} ({name})" if spelled and name in spelled else name
         if value is None and not _conforms(None, hint) and name in defaults:
             continue
         if not _conforms(value, hint):
-            raise ConfigError(f"{cls.__name__}: {name}={value!r} must be {_spelled(hint)} "
+            raise ConfigError(f"{cls.__name__}: {key}={value!r} must be {_spelled(hint)} "
                               f"(got {type(value).__name__})")
         low = MINIMUM.get(name)
         if low is not None and isinstance(value, int) and value < low:
-            raise ConfigError(f"{cls.__name__}: {name}={value!r} must be at least {low}")
+            raise ConfigError(f"{cls.__name__}: {key}={value!r} must be at least {low}")
         if name in PROBABILITY and isinstance(value, (int, float)) and not 0 <= value <= 1:
-            raise ConfigError(f"{cls.__name__}: {name}={value!r} is a probability, between 0 and 1")
+            raise ConfigError(f"{cls.__name__}: {key}={value!r} is a probability, between 0 and 1")
         out[name] = value
     return out

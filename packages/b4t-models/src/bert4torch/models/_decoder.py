@@ -34,6 +34,7 @@ from bert4torch.layers import (
 from ._base import ModelBase, output_activation, run_eval, unpack_inputs
 from ._cache import KVCache, attention_bias, causal_bias_for, position_ids_from_mask
 from ._config import DecoderConfig
+from ._input_checks import check_ids, check_positions
 
 __all__ = [
     "CausalLM",
@@ -223,8 +224,10 @@ class CausalLM(ModelBase):
             Logits ``[batch, len, vocab]`` (or the ``final_activation`` of them), and the new cache with ``use_cache``.
         """
         token_ids, *segments = unpack_inputs(inputs, self.input_names())
+        check_ids(self.embeddings, token_ids, *segments, pad_id=self.config.token_pad_ids)
         step = decoder_inputs(token_ids, pad_id=self.config.token_pad_ids, attention_mask=attention_mask,
                               past=past_key_values, dtype=self.embeddings.word_embeddings.weight.dtype)
+        check_positions(self.embeddings, step.position_ids, step.key_mask.shape[1])
         x = self.embeddings(token_ids, *segments, position_ids=step.position_ids)
         x, self_kv, _ = run_decoder_layers(self._modules[self.layers_name], x, past_key_values,
                                            **self.layer_inputs(step, x))
@@ -263,6 +266,7 @@ class EncoderStack:
 
     def encode(self, token_ids: Tensor, mask: Tensor) -> Tensor:
         """Encode ``[batch, len]`` ids (``mask`` True for real tokens; positions are indices: right padding)."""
+        check_ids(self.embeddings, token_ids, pad_id=self.config.token_pad_ids)
         x = self.embeddings(lookup_ids(token_ids, self.config.token_pad_ids))
         bias = padding_bias(mask, x.dtype)
         length = token_ids.shape[1]
@@ -293,9 +297,11 @@ class DecoderStack:
     def decode(self, token_ids: Tensor, encoder_hidden: Tensor | None, encoder_mask: Tensor | None,
                attention_mask: Tensor | None, past: KVCache | None) -> tuple[Tensor, Tensor, KVCache]:
         """Returns ``(hidden, logits, new_cache)``; the decoder's padding comes only from ``attention_mask``."""
+        check_ids(self.embeddings, token_ids, pad_id=self.config.token_pad_ids)
         past = past if past is not None and past.seq_len else None
         step = decoder_inputs(token_ids, pad_id=None, attention_mask=attention_mask, past=past,
                               dtype=self.embeddings.word_embeddings.weight.dtype)
+        check_positions(self.embeddings, step.position_ids, step.key_mask.shape[1])
         x = self.embeddings(lookup_ids(token_ids, self.config.token_pad_ids), position_ids=step.position_ids)
         if past is not None and past.encoder_mask is not None:
             enc_mask = past.encoder_mask

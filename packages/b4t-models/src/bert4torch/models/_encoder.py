@@ -32,6 +32,7 @@ from torch.utils.checkpoint import checkpoint as grad_checkpoint
 
 from ._base import ModelBase
 from ._config import EncoderConfig
+from ._input_checks import check_ids
 from ._surgery import expand_positions, vocab_rows
 
 __all__ = ["BERT_BASE", "EmbeddingOutput", "LM_Mask", "UniLM_Mask", "extend_with_language_model",
@@ -139,6 +140,8 @@ class BERT_BASE(ModelBase):  # noqa: N801 - the original's public name
 
     def apply_embeddings(self, inputs: Any) -> EmbeddingOutput:
         parts = self._split_inputs(inputs)
+        check_ids(self.embeddings, parts["token_ids"], parts["segment_ids"], parts["position_ids"],
+                  pad_id=self.token_pad_ids)
         cond = self.layer_norm_conds(parts["conditional_input"]) if self.layer_norm_conds is not None else None
         hidden_states = self.embed(parts, cond)
         mask = self.build_attention_mask(parts["token_ids"], parts["segment_ids"], parts["attention_mask"],

@@ -16,6 +16,7 @@ The weight-map contract is ``_weights``'s docstring. What the loader refuses, an
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -198,10 +199,13 @@ def _classify_unloaded(model: ModelBase, report: LoadReport, loaded: set[str], w
     notice), else *missing* with the checkpoint key expected (tied copies of a loaded parameter count as loaded;
     names of one shared tensor count once)."""
     new_ok, ties = model.expected_new_parameters(), model.tied_weights()
+    # a tensor refused for its shape or dtype is reported as such, not again as missing
+    refused = {entry[0] for entry in report.mismatched + report.wrong_dtype}
     groups: dict[int, list[str]] = {}
     for name, tensor in model.state_dict(keep_vars=True).items():
         groups.setdefault(id(tensor), []).append(name)
-    unloaded = [names for names in groups.values() if not any(n in loaded or ties.get(n) in loaded for n in names)]
+    unloaded = [names for names in groups.values()
+                if not any(n in loaded or ties.get(n) in loaded or n in refused for n in names)]
     added_names = model.added_parameters() if any(n not in new_ok for names in unloaded for n in names) else set()
     added, expected = [], None
     for names in unloaded:
@@ -215,6 +219,14 @@ def _classify_unloaded(model: ModelBase, report: LoadReport, loaded: set[str], w
         report.checkpoint_keys.setdefault(names[0], expected.get(names[0], names[0]))
     report.loaded = sorted(loaded)
     return added
+
+
+def _is_checkpoint(checkpoint: object) -> bool:
+    """A path, a list of paths or a mapping of tensors (what ``_checkpoint_items`` reads)."""
+    if isinstance(checkpoint, (str, os.PathLike, Mapping)):
+        return True
+    return isinstance(checkpoint, (list, tuple)) and bool(checkpoint) and all(
+        isinstance(path, (str, os.PathLike)) for path in checkpoint)
 
 
 def _complain(model: nn.Module, report: LoadReport, weight_map: WeightMap, ignore_invalid_weights: bool) -> None:
@@ -272,6 +284,9 @@ def load_weights(
         WeightLoadingError: in strict mode, when the report is not ``ok``.
         CheckpointError: when a file cannot be read.
     """
+    if not _is_checkpoint(checkpoint):
+        raise TypeError(f"the checkpoint to load (checkpoint_path, load_path) must be a path to a file or folder, a "
+                        f"list of shard paths or a state dict; got {type(checkpoint).__name__} {checkpoint!r:.60}")
     weight_map = dict(model.weight_map if weight_map is None else weight_map)
     # tied parameters load separately; tie_weights() decides afterwards whether the checkpoint keeps them tied
     model.untie_weights()

@@ -26,6 +26,7 @@ from bert4torch.layers import BertEmbeddings, LayerNorm, PositionWiseFeedForward
 
 from ._base import ModelBase, output_activation
 from ._config import ModelConfig
+from ._input_checks import check_ids
 from ._weights import module_keys
 
 __all__ = ["XLNET", "XLNET_WEIGHT_MAP", "XLNetConfig", "rel_shift_bnij"]
@@ -208,6 +209,7 @@ class XLNET(ModelBase, config=XLNetConfig, prefix="transformer", weight_map=XLNE
         if not 1 <= len(parts) <= 2:
             raise ValueError(f"expected inputs [token_ids] or [token_ids, segment_ids], got a list of {len(parts)}")
         token_ids, segment_ids = parts[0], (parts[1] if len(parts) == 2 else None)
+        check_ids(self.embeddings, token_ids, pad_id=self.config.token_pad_ids)
         length = token_ids.shape[1]
         h = self.embeddings(token_ids)
         keep = attention_mask.bool() if attention_mask is not None else (
