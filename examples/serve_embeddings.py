@@ -11,11 +11,8 @@ import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
-import torch
-
-from bert4torch.models import build_transformer_model
+from bert4torch.models import SentenceEncoder
 from bert4torch.serving import WebServing
-from bert4torch.tokenizers import Tokenizer
 
 
 def minilm_folder() -> Path:
@@ -27,23 +24,9 @@ def minilm_folder() -> Path:
 
 
 def build_embedder(folder: Path, maxlen: int = 128) -> Callable[[list[str]], list[list[float]]]:
-    """A function from a list of texts to their L2-normalised mean-pooled embeddings."""
-    tokenizer = Tokenizer(str(folder / "vocab.txt"), do_lower_case=True)
-    model = build_transformer_model(config_path=folder / "config.json", checkpoint_path=folder / "model.safetensors")
-    model.eval()
-
-    def embed(text: list[str]) -> list[list[float]]:
-        token_ids, segment_ids = tokenizer.encode(list(text), maxlen=maxlen)
-        width = max(len(ids) for ids in token_ids)
-        ids = torch.tensor([row + [0] * (width - len(row)) for row in token_ids])
-        segments = torch.tensor([row + [0] * (width - len(row)) for row in segment_ids])
-        mask = (ids != 0).unsqueeze(-1).float()
-        with torch.inference_mode():
-            hidden = model([ids, segments])
-            pooled = (hidden * mask).sum(1) / mask.sum(1)
-        return torch.nn.functional.normalize(pooled, dim=-1).tolist()
-
-    return embed
+    """A function from a list of texts to their L2-normalised mean-pooled embeddings (padding-free batches)."""
+    encoder = SentenceEncoder(folder, pooling="mean", normalize=True, max_length=maxlen)
+    return lambda text: encoder.encode(list(text), output="torch").tolist()
 
 
 def make_server(port: int = 8000, batch_size: int | None = 32, max_wait_ms: float = 5.0) -> WebServing:

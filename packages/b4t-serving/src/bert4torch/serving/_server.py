@@ -45,6 +45,9 @@ class EmbeddedServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: EmbeddedServer
+    # headers and body leave in one write (a buffered wfile, flushed once per answer), without Nagle's delay
+    wbufsize = -1
+    disable_nagle_algorithm = True
 
     def setup(self) -> None:
         self.timeout = self.server.socket_timeout_s  # slow or silent clients lose their connection
@@ -63,6 +66,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.begin()
         try:
             self._serve_parsed()
+            self.wfile.flush()  # send_error's answers too
         except (TimeoutError, ConnectionError, OSError):
             self.close_connection = True
         finally:
