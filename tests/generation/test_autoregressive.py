@@ -103,6 +103,23 @@ def test_temperature_on_probas_path() -> None:
     assert torch.allclose(p[0], expected / expected.sum())
 
 
+def test_logits_declared_as_probas_are_read_as_logits_with_one_warning() -> None:
+    # the original's gpt/gpt2 examples declare default_rtype='probas' over a model that returned softmax; ours
+    # returns logits, which are negative: read as logits, the decoding is the one declared with 'logits'
+    class DeclaredProbas(AutoRegressiveDecoder):
+        @AutoRegressiveDecoder.wraps(default_rtype="probas")
+        def predict(self, inputs, output_ids, states):
+            last = output_ids[:, -1] if output_ids.shape[1] else torch.full((output_ids.shape[0],), VOCAB)
+            return Bigram.table[last]
+
+    declared = DeclaredProbas(start_id=None, end_id=VOCAB + 7, maxlen=5)
+    with pytest.warns(UserWarning, match="not probabilities.*read as logits.*default_rtype='logits'"):
+        found = declared.beam_search([[0]], topk=3)
+    assert torch.equal(found, Bigram(start_id=None, end_id=VOCAB + 7, maxlen=5).beam_search([[0]], topk=3))
+    probas, _ = declared.predict([torch.zeros(1, 1)], torch.empty(1, 0, dtype=torch.long), None, 0.5, "probas")
+    assert torch.allclose(probas[0], torch.softmax(Bigram.table[VOCAB] / 0.5, dim=-1))
+
+
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="default_rtype"):
         AutoRegressiveDecoder.wraps(default_rtype="scores")

@@ -100,6 +100,23 @@ def test_deberta_v2_file_from_convert_deberta_v2_gives_transformers_outputs(tmp_
     assert_close_masked(mine[1], theirs.logits, mask)
 
 
+def test_segment_ids_given_to_a_deberta_without_a_segment_table_are_ignored_as_transformers_does(
+        tmp_path: Path) -> None:
+    # Erlangshen-DeBERTa-v2 has type_vocab_size=0; the original's example passes [token_ids, segment_ids]
+    torch.manual_seed(0)
+    config = tr.DebertaV2Config(**{**TINY, "type_vocab_size": 0}, relative_attention=True, position_buckets=8,
+                                pos_att_type=["p2c", "c2p"], max_relative_positions=16, norm_rel_ebd="layer_norm")
+    ref = tr.DebertaV2ForMaskedLM(config).eval()
+    ref.save_pretrained(tmp_path)
+    ours = build_transformer_model(tmp_path / "config.json", tmp_path, model="deberta_v2", with_mlm=True).eval()
+    ids, seg, mask = random_inputs()
+    with torch.no_grad():
+        theirs = ref(input_ids=ids, token_type_ids=seg, attention_mask=mask).logits
+        assert_close_masked(ours([ids, seg])[1], theirs, mask)
+        with pytest.raises(ValueError, match=r"takes inputs \[token_ids\] and got 2 more"):  # other extras are refused
+            ours([ids, seg, seg])
+
+
 def _convert_gpt2_ml(state: dict[str, torch.Tensor], layers: int, prefix: str = "gpt2_ml") -> dict[str, torch.Tensor]:
     """convert_gpt2__gpt2-ml.py on a GPT-2 state dict (gpt2-ml's own names are GPT-2's plus an embedding norm)."""
     out = {f"{prefix}.embeddings.word_embeddings.weight": state["wte.weight"],

@@ -510,6 +510,7 @@ def cdial_gpt(path: Path) -> None:
     tokens[1:5] = ["[speaker1]", "[speaker2]", "[unused3]", "[unused4]"]
     corpus.write_vocab(path / "bert4torch_vocab.txt", tokens)
     config = shrink(script_config("convert_gpt__CDial-GPT-LCCC.py"), len(tokens))
+    config["intermediate_size"] = 4 * H  # OpenAIGPT's MLP is 4 x n_embd, as the real config's 3072 = 4 x 768
     write_json(path / "bert4torch_config.json", config)
     hf = dict(vocab_size=len(tokens), n_positions=513, n_embd=H, n_layer=LAYERS, n_head=HEADS)
     state = hf_state("OpenAIGPTLMHeadModel", "OpenAIGPTConfig", **hf)

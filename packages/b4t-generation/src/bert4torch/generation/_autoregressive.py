@@ -9,6 +9,7 @@ them to probabilities or log-probabilities and applies the temperature. Everythi
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -25,6 +26,26 @@ def _check_scores(scores: torch.Tensor) -> None:
     if bool(torch.isnan(scores).any()):
         raise FloatingPointError("predict() returned NaN scores: check the model's weights and inputs (a dtype "
                                  "overflow?); decoding never follows a NaN score")
+
+
+def _are_probabilities(scores: torch.Tensor, decoder: type) -> bool:
+    """Whether scores declared ``'probas'`` are probabilities; logits (negative, rows not summing to 1) are not.
+
+    bert4torch 0.2.5's gpt, gpt2 and gpt2_ml returned softmax probabilities and its examples declare
+    ``default_rtype='probas'`` over them; ours return logits, which are then read as logits (one warning)."""
+    scores = scores.float()
+    if bool((scores >= 0).all()) and float((scores.sum(dim=-1) - 1).abs().max()) < 1e-3:
+        return True
+    if decoder not in _WARNED:
+        _WARNED.add(decoder)
+        warnings.warn(f"{decoder.__name__}.predict is declared default_rtype='probas' but returned scores that are not "
+                      "probabilities (negative, or rows not summing to 1): they are read as logits. The gpt models "
+                      "return logits (0.2.5 returned softmax probabilities): declare default_rtype='logits'",
+                      UserWarning, stacklevel=4)
+    return False
+
+
+_WARNED: set[type] = set()
 
 
 def _check_min_ends(min_ends: int) -> None:
@@ -93,7 +114,7 @@ class AutoRegressiveDecoder:
                     raise ValueError(f"rtype must be 'probas' or 'logits': got {rtype!r}")
                 out = predict(self, inputs, output_ids, states)
                 scores, states = out if use_states else (out, None)
-                if default_rtype == "logits":
+                if default_rtype == "logits" or not _are_probabilities(scores, type(self)):
                     probas = torch.softmax(scores.float() / temperature, dim=-1)
                 elif temperature != 1:
                     probas = scores.float().pow(1.0 / temperature)

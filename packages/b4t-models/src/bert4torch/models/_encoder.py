@@ -55,6 +55,12 @@ def additive_mask(keep: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return torch.zeros(keep.shape, dtype=dtype, device=keep.device).masked_fill_(~keep, torch.finfo(dtype).min)
 
 
+def _like(segment_ids: Any, token_ids: Any) -> bool:
+    """An integer tensor of the token ids' shape (what segment ids look like)."""
+    return (isinstance(segment_ids, torch.Tensor) and isinstance(token_ids, torch.Tensor)
+            and not segment_ids.is_floating_point() and segment_ids.shape == token_ids.shape)
+
+
 class BERT_BASE(ModelBase):  # noqa: N801 - the original's public name
     """Base of every encoder family: the list inputs, the three-stage forward and its hooks."""
 
@@ -86,6 +92,10 @@ class BERT_BASE(ModelBase):  # noqa: N801 - the original's public name
     def _split_inputs(self, inputs: Any) -> dict[str, Any]:
         items = [inputs] if isinstance(inputs, torch.Tensor) else list(inputs)
         expected = ", ".join(self.input_names())
+        if self.segment_vocab_size <= 0 and len(items) == len(self.input_names()) + 1 and _like(items[1], items[0]):
+            # segment ids for a model without a segment table (DeBERTa-v2's type_vocab_size=0): ignored, as the
+            # original and transformers ignore them
+            del items[1]
 
         def take(name: str) -> Any:
             if not items:
