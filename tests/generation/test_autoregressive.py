@@ -120,6 +120,20 @@ def test_logits_declared_as_probas_are_read_as_logits_with_one_warning() -> None
     assert torch.allclose(probas[0], torch.softmax(Bigram.table[VOCAB] / 0.5, dim=-1))
 
 
+def test_half_precision_probabilities_stay_probabilities() -> None:
+    # a float16 softmax over 8,000 tokens sums to 1 only roughly: it must not be read as logits (softmaxed again)
+    probas = torch.softmax(torch.randn(2, 8000, generator=torch.Generator().manual_seed(0)) * 3, -1).half()
+
+    class Half(AutoRegressiveDecoder):
+        @AutoRegressiveDecoder.wraps(default_rtype="probas")
+        def predict(self, inputs, output_ids, states):
+            return probas
+
+    got, _ = Half(start_id=None, end_id=9, maxlen=1).predict([torch.zeros(2, 1)], torch.empty(2, 0), None, 1,
+                                                             "probas")
+    assert torch.equal(got, probas.float())
+
+
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="default_rtype"):
         AutoRegressiveDecoder.wraps(default_rtype="scores")

@@ -191,7 +191,7 @@ def test_config_values_of_the_wrong_type_or_range_name_the_key(change: dict, mes
 
 # ---------------------------------------------------------------------------------------------- checkpoints
 @pytest.fixture(scope="module")
-def saved(tmp_path_factory: pytest.TempPathFactory) -> dict[str, torch.Tensor]:
+def saved() -> dict[str, torch.Tensor]:
     """A BERT's weights under the checkpoint's own (transformers') keys."""
     return build("bert").checkpoint_state()
 
@@ -239,6 +239,18 @@ def test_a_nan_weight_loads_with_a_warning_naming_the_tensor(saved: dict, tmp_pa
 def test_load_weights_of_something_that_is_not_a_checkpoint_is_a_type_error(bad: Any) -> None:
     with pytest.raises(TypeError, match="must be a path to a file or folder, a list of shard paths or a state dict"):
         build("bert").load_weights(bad)
+
+
+def test_a_checkpoint_that_cannot_be_read_leaves_the_model_as_it_was(tmp_path: Path) -> None:
+    from bert4torch.models import CheckpointError
+
+    model = build("gpt2")  # its head is tied to the token embedding
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    for bad, error in ((tmp_path / "missing.safetensors", CheckpointError), (42, TypeError)):
+        with pytest.raises(error):
+            model.load_weights(bad)
+        assert model.dense.weight is model.embeddings.word_embeddings.weight, bad
+        assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items()), bad
 
 
 # ---------------------------------------------------------------------------------------------- the probe

@@ -16,7 +16,6 @@ The weight-map contract is ``_weights``'s docstring. What the loader refuses, an
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from ._weights import (
     is_unknown,
     iter_checkpoint,
     map_key,
+    resolve_checkpoint_files,
     template_key,
 )
 
@@ -221,14 +221,6 @@ def _classify_unloaded(model: ModelBase, report: LoadReport, loaded: set[str], w
     return added
 
 
-def _is_checkpoint(checkpoint: object) -> bool:
-    """A path, a list of paths or a mapping of tensors (what ``_checkpoint_items`` reads)."""
-    if isinstance(checkpoint, (str, os.PathLike, Mapping)):
-        return True
-    return isinstance(checkpoint, (list, tuple)) and bool(checkpoint) and all(
-        isinstance(path, (str, os.PathLike)) for path in checkpoint)
-
-
 def _complain(model: nn.Module, report: LoadReport, weight_map: WeightMap, ignore_invalid_weights: bool) -> None:
     """Raise :class:`WeightLoadingError` for a report that is not ``ok`` (one warning when ignoring)."""
     message = report.describe()
@@ -284,9 +276,8 @@ def load_weights(
         WeightLoadingError: in strict mode, when the report is not ``ok``.
         CheckpointError: when a file cannot be read.
     """
-    if not _is_checkpoint(checkpoint):
-        raise TypeError(f"the checkpoint to load (checkpoint_path, load_path) must be a path to a file or folder, a "
-                        f"list of shard paths or a state dict; got {type(checkpoint).__name__} {checkpoint!r:.60}")
+    if not isinstance(checkpoint, Mapping):  # a bad type or a missing file fails here, before the model is touched
+        checkpoint = resolve_checkpoint_files(checkpoint)
     weight_map = dict(model.weight_map if weight_map is None else weight_map)
     # tied parameters load separately; tie_weights() decides afterwards whether the checkpoint keeps them tied
     model.untie_weights()

@@ -154,8 +154,12 @@ def resolve_checkpoint_files(checkpoint_path: str | os.PathLike | Sequence[str |
     """Turn a file, a list of shards, a shard index json, or a folder into the list of files to read.
 
     Raises:
+        TypeError: for anything that is not a path or a non-empty list of paths.
         CheckpointError: when nothing loadable is there.
     """
+    if not isinstance(checkpoint_path, (str, os.PathLike, list, tuple)) or checkpoint_path in ([], ()):
+        raise TypeError(f"a checkpoint must be a path to a file or folder, a list of shard paths or a state dict; got "
+                        f"{type(checkpoint_path).__name__} {checkpoint_path!r:.60}")
     if isinstance(checkpoint_path, (list, tuple)):
         files: list[Path] = []
         for item in checkpoint_path:
