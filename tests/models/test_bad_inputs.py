@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from safetensors.torch import save_file
 
 from b4t_testing.probe import CLEAR, OK, PASSING, classify
-from bert4torch.models import ConfigError, WeightLoadingError, build_transformer_model
+from bert4torch.models import CheckpointError, ConfigError, WeightLoadingError, build_transformer_model
 
 VOCAB = 99
 ENC = dict(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
@@ -242,8 +242,6 @@ def test_load_weights_of_something_that_is_not_a_checkpoint_is_a_type_error(bad:
 
 
 def test_a_checkpoint_that_cannot_be_read_leaves_the_model_as_it_was(tmp_path: Path) -> None:
-    from bert4torch.models import CheckpointError
-
     model = build("gpt2")  # its head is tied to the token embedding
     before = {k: v.clone() for k, v in model.state_dict().items()}
     for bad, error in ((tmp_path / "missing.safetensors", CheckpointError), (42, TypeError)):
