@@ -1,12 +1,15 @@
 """Linear layers on the few rows of a decoding step, over weights laid out for the CPU kernel fastest there.
 
-A decoding step multiplies one row per sequence by every weight, so torch's matrix-vector and small-GEMM kernels
-decide its speed, and they depend on the weight layout. Measured on the benchmark's GPT-2 (one thread): float32 reads
-a ``[in, out]`` copy faster than the ``[out, in]`` weights, 1.5x at 4 rows (all 25 matrices: 6.3 ms against 9.5)
-and 1.15x over a whole batch-1 generation (299 tokens/s against 259 with ``addmv`` on the weights as they are);
-bfloat16 is the other way round: ``[out, in]`` with ``addmv`` on one row (2.6 ms against 5.2 for ``[in, out]``) and
-``W @ x.T`` on several (2.6 ms against 3.9). The linears that read the same input (q/k/v, gate/up) become one
-product over their concatenated weights.
+A decoding step multiplies one row per sequence by every weight, so the small-GEMM kernel decides its speed, and
+on the CPU that kernel depends on how the weights are laid out. Measured on the benchmark's GPT-2 (its 25 matrices,
+2 threads, 2-core EPYC): float32 ``addmm`` packs the weight anew on every call, which costs more than the product
+itself at a few rows; oneDNN's linear over weights packed once (``torch.ops.mkldnn._reorder_linear_weight``, what
+inductor's freezing uses) takes 2.6 / 3.3 / 4.0 / 8.3 ms at 1 / 4 / 8 / 32 rows against 3.1 / 7.0 / 8.4 / 12.4 for
+``addmm`` over an ``[in, out]`` copy, and 4.1 / 8.8 / 9.7 / 15.0 for ``F.linear`` on the weights as they are. Where
+oneDNN cannot pack (a torch built without it, another device), float32 uses the ``[in, out]`` copy and ``addmm``;
+bfloat16 keeps ``[out, in]`` with ``addmv`` on one row and ``W @ x.T`` on several (2.6 ms against 5.2 and 3.9 for
+``[in, out]``). The linears that read the same input (q/k/v, gate/up) become one product over their concatenated
+weights.
 
 The arranged weights are kept outside the modules (a weak mapping keyed by a group's first linear, so they go with
 the model and are never saved) and rebuilt when a weight gets new storage, another dtype, or is changed in place. The
@@ -15,6 +18,7 @@ price is memory while the model lives: a float32 copy of every decoding weight; 
 
 from __future__ import annotations
 
+import functools
 import threading
 import weakref
 from collections.abc import Sequence
@@ -34,11 +38,29 @@ def _key(linears: Sequence[nn.Linear]) -> _Key:
                  if p is not None)
 
 
+@functools.cache
+def _onednn_packs() -> bool:
+    """Whether this torch packs float32 linear weights for oneDNN on the CPU (and computes with them)."""
+    if not torch.backends.mkldnn.is_available():
+        return False
+    try:
+        w = torch.ops.mkldnn._reorder_linear_weight(torch.ones(2, 2), _PACK_ROWS)
+        return bool(torch.ops.mkldnn._linear_pointwise(torch.ones(1, 2), w, None, "none", [], "").eq(2).all())
+    except (AttributeError, NotImplementedError, RuntimeError):  # an op this build lacks, a CPU it refuses
+        return False
+
+
+_PACK_ROWS = 64  # oneDNN's hint of the rows to come: any of 8-128 gives the timings above at 1-32 rows
+
+
 def _arrange(linears: Sequence[nn.Linear]) -> tuple[Tensor, Tensor | None]:
-    """The group's weights concatenated on ``out`` (``[out, in]``; float32: ``[in, out]``) and its biases."""
+    """The group's weights concatenated on ``out`` and its biases: float32 packed for oneDNN (else ``[in, out]``),
+    other dtypes ``[out, in]``."""
     weights = [lin.weight for lin in linears]
-    weight = weights[0] if len(weights) == 1 else torch.cat(weights)
-    if weight.dtype == torch.float32:
+    weight = weights[0].detach() if len(weights) == 1 else torch.cat(weights)
+    if weight.dtype == torch.float32 and weight.device.type == "cpu" and _onednn_packs():
+        weight = torch.ops.mkldnn._reorder_linear_weight(weight, _PACK_ROWS)
+    elif weight.dtype == torch.float32:
         weight = weight.t().contiguous()
     if all(lin.bias is None for lin in linears):
         return weight, None
@@ -64,9 +86,11 @@ def rows_product(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
 
     Args:
         x: ``[rows, in_features]``, read by every linear of the group.
-        weight: the arranged weight (``[in, out]`` in float32, else ``[out, in]``).
+        weight: the arranged weight (oneDNN-packed or ``[in, out]`` in float32, else ``[out, in]``).
         bias: the arranged bias, or None.
     """
+    if weight.is_mkldnn:
+        return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
     if weight.dtype == torch.float32:
         return x @ weight if bias is None else torch.addmm(bias, x, weight)
     if x.shape[0] == 1:
