@@ -98,3 +98,23 @@ def test_bad_arguments(pair) -> None:
         generate(ours, torch.ones(1, 0, dtype=torch.long), max_new_tokens=1)
     with pytest.raises(ValueError, match="temperature"):
         generate(ours, torch.ones(1, 2, dtype=torch.long), max_new_tokens=1, do_sample=True, temperature=0)
+
+
+@pytest.mark.parametrize("packed", [True, False], ids=["onednn", "addmm"])
+def test_both_weight_layouts_match_transformers(pair, monkeypatch, packed: bool) -> None:
+    """Float32 steps multiply by oneDNN-packed weights where torch has oneDNN, else by an [in, out] copy with addmm."""
+    from bert4torch.generation import _layout
+    from bert4torch.generation._static import family_of
+
+    if packed and not _layout._onednn_packs():
+        pytest.skip("this torch has no oneDNN linear")
+    monkeypatch.setattr(_layout, "_onednn_packs", lambda: packed)
+    ref, ours = pair  # a fresh model: nothing arranged for it yet
+    ids, mask = left_padded([7, 4, 9])
+    with torch.inference_mode():
+        expected = hf_new_tokens(ref, ids, mask, max_new_tokens=12, do_sample=False)
+    assert torch.equal(generate(ours, ids, attention_mask=mask, max_new_tokens=12, eos_token_id=EOS,
+                                pad_token_id=PAD), expected)
+    head = family_of(ours).head
+    _, weight, _ = _layout._ARRANGED[head][(id(head),)]  # what the steps multiplied by
+    assert weight.is_mkldnn == packed
