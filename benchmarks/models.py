@@ -342,19 +342,14 @@ def main() -> None:
         return
     shapes = [tuple(int(x) for x in s.split("x")) for s in args.shapes.split(",")]
     results = {}
-    if args.section in ("decoder", "checks"):
-        if args.section == "decoder":
-            results["decoder_forward"] = bench_decoder(args.rounds)
-        else:
-            results["checks"] = bench_checks(args.rounds)
-        if args.json:
-            Path(args.json).write_text(json.dumps(results, indent=2))
-        return
-    if not args.skip_load:
-        # first, while this process is small: Linux carries a parent's peak RSS into children across exec
-        results["load"] = bench_load()
-    results["encoder_forward"] = bench_encoder(shapes, args.rounds)
-    if args.section == "all":
+    if args.section == "checks":
+        results["checks"] = bench_checks(args.rounds)
+    elif args.section in ("all", "encoder"):
+        if not args.skip_load:
+            # first, while this process is small: Linux carries a parent's peak RSS into children across exec
+            results["load"] = bench_load()
+        results["encoder_forward"] = bench_encoder(shapes, args.rounds)
+    if args.section in ("all", "decoder"):
         results["decoder_forward"] = bench_decoder(args.rounds)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))

@@ -38,7 +38,7 @@ def _are_probabilities(scores: torch.Tensor, decoder: type) -> bool:
     ``default_rtype='probas'`` over them; ours return logits, which are then read as logits (one warning). The sum
     is allowed 1e-2 of slack: a half-precision softmax over a large vocabulary does not sum to 1 exactly."""
     scores = scores.float()
-    if bool((scores >= 0).all()) and float((scores.sum(dim=-1) - 1).abs().max()) < 1e-2:
+    if bool((scores >= 0).all() & ((scores.sum(dim=-1) - 1).abs() < 1e-2).all()):  # one read of the device
         return True
     if decoder not in _WARNED:
         _WARNED.add(decoder)

@@ -38,6 +38,9 @@ def _key(linears: Sequence[nn.Linear]) -> _Key:
                  if p is not None)
 
 
+_PACK_ROWS = 64  # oneDNN's hint of the rows to come: any of 8-128 gives the timings above at 1-32 rows
+
+
 @functools.cache
 def _onednn_packs() -> bool:
     """Whether this torch packs float32 linear weights for oneDNN on the CPU (and computes with them)."""
@@ -48,9 +51,6 @@ def _onednn_packs() -> bool:
         return bool(torch.ops.mkldnn._linear_pointwise(torch.ones(1, 2), w, None, "none", [], "").eq(2).all())
     except (AttributeError, NotImplementedError, RuntimeError):  # an op this build lacks, a CPU it refuses
         return False
-
-
-_PACK_ROWS = 64  # oneDNN's hint of the rows to come: any of 8-128 gives the timings above at 1-32 rows
 
 
 def _arrange(linears: Sequence[nn.Linear]) -> tuple[Tensor, Tensor | None]:
