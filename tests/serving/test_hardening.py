@@ -331,3 +331,39 @@ def test_wsgi_app_under_waitress_over_real_http() -> None:
         closing.set()
         server.close()
         thread.join(10)
+
+
+def test_a_lone_request_does_not_wait_for_companions() -> None:
+    web = WebServing(port=0)
+    web.route("/u", lambda text: [t.upper() for t in text], {"text": (None, True)}, batch_size=16,
+              max_wait_ms=3000)
+    _, port = web.bind()
+    web.start_in_thread()
+    try:
+        conn = connect(port, 10)
+        started = time.monotonic()
+        for i in range(3):
+            assert request(conn, "GET", f"/u?text=t{i}")[1]["data"] == f"T{i}"
+        assert time.monotonic() - started < 1.5  # the old policy waited max_wait_ms (3 s) for each
+    finally:
+        web.shutdown()
+
+
+def test_a_batch_waits_for_requests_in_flight() -> None:
+    # Unit level: the batch stays open while the server reports requests that have not joined it yet.
+    from bert4torch.serving._batch import Batcher
+
+    in_flight = [3]
+    batcher = Batcher(lambda x: x, batch_size=8, max_wait_s=5.0, in_flight=lambda: in_flight[0])
+    first = batcher.submit({"x": 1})
+    time.sleep(0.05)
+    assert not first.done()  # two more are in flight
+    batcher.submit({"x": 2})
+    last = batcher.submit({"x": 3})
+    assert (first.result(timeout=2), last.result(timeout=2)) == (1, 3)
+    in_flight[0] = 2
+    lone = batcher.submit({"x": 4})
+    time.sleep(0.05)
+    assert not lone.done()
+    in_flight[0] = 1  # the other request was answered elsewhere: nobody left to wait for
+    assert lone.result(timeout=1) == 4

@@ -105,6 +105,24 @@ class Dispatcher:
         self.routes: dict[tuple[str, str], Route] = {}
         self._slots = threading.BoundedSemaphore(limits.max_concurrent)
         self._pool = ThreadPoolExecutor(max_workers=limits.max_concurrent, thread_name_prefix="b4t-serving")
+        self.in_flight = 0  # requests read and not yet answered (what batchers and graceful shutdown wait on)
+        self._idle = threading.Condition()
+
+    def begin(self) -> None:
+        """A request has started arriving (its first byte was read)."""
+        with self._idle:
+            self.in_flight += 1
+
+    def end(self) -> None:
+        """A request has been answered."""
+        with self._idle:
+            self.in_flight -= 1
+            self._idle.notify_all()
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """Wait until no request is in flight; False when ``timeout_s`` passed first."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self.in_flight == 0, timeout=timeout_s)
 
     def find(self, method: str, path: str) -> Route:
         route = self.routes.get((method, path))
@@ -188,11 +206,14 @@ def wsgi_app(dispatcher: Dispatcher, environ: dict[str, Any], start_response: Ca
     method = environ.get("REQUEST_METHOD", "GET").upper()
     path = environ.get("PATH_INFO", "") or "/"
     query = environ.get("QUERY_STRING", "").encode("latin-1")
+    dispatcher.begin()
     try:
         body = _wsgi_body(environ, dispatcher.limits.max_body_bytes) if method not in ("GET", "HEAD") else None
         status, payload = handle(dispatcher, method, path, query, environ.get("CONTENT_TYPE", ""), body)
     except RequestError as e:
         status, payload = e.status, error_body(e)
+    finally:
+        dispatcher.end()
     headers = [("Content-Type", "application/json; charset=utf-8"), ("Content-Length", str(len(payload)))]
     if status == 405:
         headers.append(("Allow", dispatcher.allowed(path)))

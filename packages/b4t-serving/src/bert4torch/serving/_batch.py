@@ -10,8 +10,14 @@ from concurrent.futures import Future
 from typing import Any
 
 
+_POLL_S = 0.001  # how often a collecting batch re-reads the in-flight count while no request arrives
+
+
 class Batcher:
     """Collect keyword calls for up to ``max_wait_s`` (or ``batch_size`` of them) and run them as one call.
+
+    A batch also closes as soon as every request the server is handling has joined it (``in_flight``): waiting
+    longer could only delay it, so a lone request is answered at once and a burst is merged as it arrives.
 
     ``func`` receives each argument as a list (one item per request) and must return a sequence of the same
     length; item ``i`` answers request ``i``. An exception fails every request of that batch and no other.
@@ -20,12 +26,14 @@ class Batcher:
         func: the batched function.
         batch_size: the most requests merged into one call.
         max_wait_s: how long the first request of a batch waits for companions.
+        in_flight: the number of requests the server is handling (read, not yet answered); None: always wait.
     """
 
-    def __init__(self, func: Callable[..., Sequence[Any]], batch_size: int, max_wait_s: float) -> None:
+    def __init__(self, func: Callable[..., Sequence[Any]], batch_size: int, max_wait_s: float,
+                 in_flight: Callable[[], int] | None = None) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1: got {batch_size}")
-        self.func, self.batch_size, self.max_wait_s = func, batch_size, max_wait_s
+        self.func, self.batch_size, self.max_wait_s, self.in_flight = func, batch_size, max_wait_s, in_flight
         self._queue: queue.Queue[tuple[dict[str, Any], Future]] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -44,11 +52,18 @@ class Batcher:
         items = [self._queue.get()]
         end = time.monotonic() + self.max_wait_s
         while len(items) < self.batch_size:
-            left = end - time.monotonic()
             try:
-                items.append(self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait())
+                items.append(self._queue.get_nowait())
+                continue
             except queue.Empty:
+                pass
+            left = end - time.monotonic()
+            if left <= 0 or (self.in_flight is not None and self.in_flight() <= len(items)):
                 break
+            try:
+                items.append(self._queue.get(timeout=min(left, _POLL_S)))
+            except queue.Empty:
+                pass
         return items
 
     def _run(self) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -15,31 +14,15 @@ _DRAIN_SECONDS = 2.0
 
 
 class EmbeddedServer(ThreadingHTTPServer):
-    """A thread per connection, a listen backlog sized for bursts, and a count of requests in flight."""
+    """A thread per connection and a listen backlog sized for bursts; the dispatcher counts requests in flight."""
 
     daemon_threads = True  # idle keep-alive connections must not hold shutdown; in-flight ones are awaited
 
     def __init__(self, address: tuple[str, int], dispatcher: Dispatcher, backlog: int, socket_timeout_s: float):
         self.request_queue_size = backlog
         self.dispatcher, self.socket_timeout_s = dispatcher, socket_timeout_s
-        self.in_flight = 0
         self.draining = False
-        self._idle = threading.Condition()
         super().__init__(address, _Handler)
-
-    def begin(self) -> None:
-        with self._idle:
-            self.in_flight += 1
-
-    def end(self) -> None:
-        with self._idle:
-            self.in_flight -= 1
-            self._idle.notify_all()
-
-    def wait_idle(self, timeout_s: float) -> bool:
-        """Wait until no request is in flight; False when ``timeout_s`` passed first."""
-        with self._idle:
-            return self._idle.wait_for(lambda: self.in_flight == 0, timeout=timeout_s)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -63,14 +46,14 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.raw_requestline:
             self.close_connection = True
             return
-        self.server.begin()
+        self.server.dispatcher.begin()
         try:
             self._serve_parsed()
             self.wfile.flush()  # send_error's answers too
         except (TimeoutError, ConnectionError, OSError):
             self.close_connection = True
         finally:
-            self.server.end()
+            self.server.dispatcher.end()
 
     def _serve_parsed(self) -> None:
         if len(self.raw_requestline) > 65536:

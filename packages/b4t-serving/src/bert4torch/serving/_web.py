@@ -66,10 +66,13 @@ class WebServing:
         route = Route(func, arguments)
 
         def handler(params: dict[str, str]) -> dict[str, Any]:
+            self._dispatcher.begin()
             try:
                 return json.loads(self._dispatcher.call(route, params)[1])
             except RequestError as e:
                 return json.loads(error_body(e))
+            finally:
+                self._dispatcher.end()
 
         return handler
 
@@ -83,12 +86,14 @@ class WebServing:
             arguments: name -> ``(converter or None, required)``.
             method: ``'GET'`` or ``'POST'``.
             batch_size: batch requests arriving together into one call of at most this many; None: no batching.
-            max_wait_ms: how long a batch's first request waits for others.
+            max_wait_ms: the longest a batch's first request waits for others; a batch closes sooner once every
+                request in flight has joined it, so a lone request is not delayed.
         """
         _check_method(method)
         if not path.startswith("/"):
             raise ValueError(f"route path must start with '/': got {path!r}")
-        batcher = None if batch_size is None else Batcher(func, batch_size, max_wait_ms / 1000)
+        batcher = (None if batch_size is None else
+                   Batcher(func, batch_size, max_wait_ms / 1000, in_flight=lambda: self._dispatcher.in_flight))
         self._dispatcher.routes[(method.upper(), path)] = Route(func, arguments, batcher)
 
     def wsgi_app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
@@ -145,7 +150,7 @@ class WebServing:
 
     def _finish(self, httpd: EmbeddedServer, grace_s: float) -> bool:
         httpd.draining = True
-        finished = httpd.wait_idle(grace_s)
+        finished = self._dispatcher.wait_idle(grace_s)
         httpd.server_close()
         self._httpd = None
         return finished
