@@ -41,6 +41,20 @@ def test_masking_follows_bert(sentiment):
         assert all(x == i for x, y, i in zip(inputs, labels, ids) if not y)  # the others are left as they were
 
 
+def test_bigrams_cover_adjacent_characters_and_hide_masked_ones(sentiment):
+    tokenizer = sentiment.Tokenizer(sentiment.char_vocab(["酒店服务很好"] * 2), do_lower_case=True)
+    ids = tokenizer.encode("酒店服务很好")[0]  # [CLS] 酒 店 服 务 很 好 [SEP]
+    vocab = sentiment.bigram_vocab([ids, ids])
+    assert len(vocab) == 5 and sentiment.bigram_vocab([ids]) == {}  # five pairs, each seen twice; none once
+    plain = sentiment.bigram_ids(ids, vocab)
+    assert len(plain) == len(ids) and plain[0] == plain[-2] == plain[-1] == 0
+    assert plain[1:-2] == [vocab[(ids[i], ids[i + 1])] for i in range(1, len(ids) - 2)]
+    labels = [0, 0, 0, ids[3], 0, 0, 0, 0]  # 服 is predicted: the pairs 店服 and 服务 would give it away
+    hidden = sentiment.bigram_ids(ids, vocab, labels)
+    assert hidden[2] == hidden[3] == 0
+    assert [h for i, h in enumerate(hidden) if i not in (2, 3)] == [p for i, p in enumerate(plain) if i not in (2, 3)]
+
+
 @pytest.mark.slow
 def test_reduced_run_pretrains_and_fine_tunes(sentiment, tmp_path, capsys):
     result = sentiment.main(["--limit", "200", "--pretrain-epochs", "1", "--epochs", "1", "--maxlen", "48",
