@@ -11,7 +11,7 @@ not give it away; labels unused), then fine-tuned with the trainer (``compile``/
 best weights, FGM adversarial training). The test accuracy is printed next to TF-IDF logistic regression on character
 1-2-grams, computed on the same split in the same run.
 
-Usage: hatch run python examples/sentiment_classification.py [--pretrain-epochs 10] [--epochs 4] [--limit N]
+Usage: hatch run python examples/sentiment_classification.py [--pretrain-epochs 6] [--epochs 3] [--limit N]
 """
 
 from __future__ import annotations
@@ -183,8 +183,8 @@ class Model(BaseModel):
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pretrain-epochs", type=int, default=10, help="MLM epochs before fine-tuning (0: none)")
-    parser.add_argument("--epochs", type=int, default=4, help="fine-tuning epochs")
+    parser.add_argument("--pretrain-epochs", type=int, default=6, help="MLM epochs before fine-tuning (0: none)")
+    parser.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs")
     parser.add_argument("--limit", type=int, default=0, help="use only this many reviews (0: all)")
     parser.add_argument("--maxlen", type=int, default=128)
     parser.add_argument("--lr", type=float, default=5e-4, help="fine-tuning learning rate")
