@@ -73,3 +73,18 @@ def test_loading_minilm_costs_about_one_copy_of_the_weights():
     numbers = json.loads(out.stdout.strip().splitlines()[-1])
     # one copy of the weights plus allocator slack; two copies (random init + loaded, or file map + tensors) would be 2x
     assert numbers["growth"] < 1.4 * numbers["weights"], numbers
+
+
+def test_a_head_saved_under_our_names_is_unused_by_a_model_without_it(tmp_path):
+    # save_weights of a model with an MLM head, loaded into the bare encoder (the pretrain-then-fine-tune flow):
+    # the head's keys are our own names of parts this model did not build, so they are reported unused, not unknown.
+    source = build_transformer_model(with_mlm=True, **TINY)
+    source.save_weights(tmp_path / "mlm.pt")
+    saved = torch.load(tmp_path / "mlm.pt")
+    head = sorted(k for k in saved if "mlm" in k)
+    assert head  # the file holds the head
+    target = build_transformer_model(**TINY)
+    report = load_weights(target, tmp_path / "mlm.pt")  # strict: an unknown key would raise
+    assert sorted(k for k in report.unused if "mlm" in k) == head and report.unexpected == []
+    for name, value in target.state_dict().items():
+        assert torch.equal(value, source.state_dict()[name]), name

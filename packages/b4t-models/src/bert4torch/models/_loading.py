@@ -173,10 +173,14 @@ def _fill(model: ModelBase, checkpoint: Checkpoint, weight_map: WeightMap, prefi
     """Read every checkpoint tensor into its parameters; the report so far and the names that got a value."""
     params = model.state_dict(keep_vars=True)
     report, loaded = LoadReport(), set()
+    ours: dict[str, str] | None = None  # our names the family's map knows, derived at the first unknown key
     for raw_key, tensor in _checkpoint_items(model, checkpoint):
-        mapped = _targets(apply_legacy_renames(raw_key), weight_map, prefix, params)
+        key = apply_legacy_renames(raw_key)
+        mapped = _targets(key, weight_map, prefix, params)
         if is_unknown(mapped):
-            report.unexpected.append(raw_key)
+            ours = invert_weight_map(weight_map, model._num_layers()) if ours is None else ours
+            # our own name of a part this model did not build (save_weights of a model with an MLM head): unused
+            (report.unused if key in ours else report.unexpected).append(raw_key)
             continue
         for name in mapped or ():  # type: ignore[union-attr]
             if name not in params:
