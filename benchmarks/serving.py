@@ -1,8 +1,14 @@
 """The MiniLM embedding route under 16 concurrent clients: batched against unbatched, in one run.
 
 Usage: python benchmarks/serving.py [--clients 16] [--requests 40] [--rounds 3]
-Prints requests/s and p50/p99 latency per mode (medians over rounds, the modes interleaved). The clients run in a
-separate process, as real clients do: in the server's process they would compete with it for the interpreter lock.
+Prints requests/s and p50/p99 latency per mode (medians over rounds, the modes interleaved) and the ratio of the
+batched throughput to the better unbatched one. Each mode's server runs in its own process (torch's thread settings
+are process-wide), the clients in this one, as real clients do: in the server's process they would compete with it
+for the interpreter lock.
+
+Modes: ``unbatched`` (one request, one call, torch's default threads), ``unbatched-1t`` (the same with one torch
+thread per call, better when many calls run at once), ``batched-1w`` (batches of up to 32 computed one at a time on
+all cores) and ``batched`` (``--workers`` batches computing side by side, the cores shared among them).
 """
 
 from __future__ import annotations
@@ -13,19 +19,29 @@ import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-from serve_embeddings import make_server  # noqa: E402
 
 TEXTS = ["The quick brown fox jumps over the lazy dog.", "Sentences are passed as a list of strings.",
          "A model server batches requests that arrive together.", "short one"]
+MODES = ("unbatched", "unbatched-1t", "batched-1w", "batched")
+
+
+def serve(mode: str, workers: int) -> None:
+    """The server process: bind a free port, print it, serve until killed."""
+    import torch
+    from serve_embeddings import make_server
+
+    if mode == "unbatched-1t":
+        torch.set_num_threads(1)
+    web = make_server(port=0, batch_size=32 if mode.startswith("batched") else None,
+                      workers=1 if mode == "batched-1w" else workers)
+    print(web.bind()[1], flush=True)
+    web.start()
 
 
 def client(port: int, seed: int, count: int) -> list[float]:
@@ -61,18 +77,17 @@ def drive(port: int, clients: int, requests: int) -> tuple[list[float], float]:
     return latencies, time.perf_counter() - start
 
 
-def run(batch_size: int | None, clients: int, requests: int) -> tuple[float, float, float]:
-    """Serve in this process, drive from a child process; (requests/s, p50 ms, p99 ms)."""
-    web = make_server(port=0, batch_size=batch_size)
-    _, port = web.bind()
-    thread = threading.Thread(target=web.start, daemon=True)
-    thread.start()
+def run(mode: str, workers: int, clients: int, requests: int) -> tuple[float, float, float]:
+    """Serve ``mode`` from a child process, drive it from this one; (requests/s, p50 ms, p99 ms)."""
+    server = subprocess.Popen([sys.executable, __file__, "--serve", mode, "--workers", str(workers)],
+                              stdout=subprocess.PIPE, text=True)
     try:
-        out = subprocess.run([sys.executable, __file__, "--drive", str(port), "--clients", str(clients),
-                              "--requests", str(requests)], capture_output=True, text=True, check=True)
+        assert server.stdout is not None
+        port = int(server.stdout.readline())
+        latencies, elapsed = drive(port, clients, requests)
     finally:
-        web.shutdown()
-    latencies, elapsed = json.loads(out.stdout.strip().splitlines()[-1])
+        server.kill()
+        server.wait()
     p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
     return len(latencies) / elapsed, 1000 * statistics.median(latencies), 1000 * p99
 
@@ -82,23 +97,26 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--requests", type=int, default=40, help="per client")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--drive", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the client process
+    parser.add_argument("--workers", type=int, default=2, help="batches computing at once (batched mode)")
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    parser.add_argument("--serve", choices=MODES, help=argparse.SUPPRESS)  # a server process
     args = parser.parse_args()
-    if args.drive:
-        print(json.dumps(drive(args.drive, args.clients, args.requests)))
+    if args.serve:
+        serve(args.serve, args.workers)
         return
-    torch.set_num_threads(args.threads)
-    modes = (("unbatched", None), ("batched", 32))
-    rounds: dict[str, list[tuple[float, float, float]]] = {name: [] for name, _ in modes}
+    rounds: dict[str, list[tuple[float, float, float]]] = {mode: [] for mode in args.modes}
     for _ in range(args.rounds):
-        for name, batch_size in modes:
-            rounds[name].append(run(batch_size, args.clients, args.requests))
-    medians = {name: [statistics.median(r[i] for r in runs) for i in range(3)] for name, runs in rounds.items()}
-    for name, (rps, p50, p99) in medians.items():
-        print(f"{name:>9}: {rps:7.1f} requests/s  p50 {p50:7.1f} ms  p99 {p99:7.1f} ms")
-    print(f"batched/unbatched throughput: {medians['batched'][0] / medians['unbatched'][0]:.2f}x "
-          f"(medians of {args.rounds} rounds, {args.clients} clients x {args.requests} requests)")
+        for mode in args.modes:
+            rounds[mode].append(run(mode, args.workers, args.clients, args.requests))
+    medians = {mode: [statistics.median(r[i] for r in runs) for i in range(3)] for mode, runs in rounds.items()}
+    for mode, (rps, p50, p99) in medians.items():
+        print(f"{mode:>12}: {rps:7.1f} requests/s  p50 {p50:7.1f} ms  p99 {p99:7.1f} ms")
+    batched = [mode for mode in medians if mode.startswith("batched")]
+    unbatched = [mode for mode in medians if mode.startswith("unbatched")]
+    if batched and unbatched:
+        top, base = (max(modes, key=lambda mode: medians[mode][0]) for modes in (batched, unbatched))
+        print(f"batched/unbatched throughput: {medians[top][0] / medians[base][0]:.2f}x, {top} against {base} "
+              f"(medians of {args.rounds} rounds, {args.clients} clients x {args.requests} requests)")
 
 
 if __name__ == "__main__":

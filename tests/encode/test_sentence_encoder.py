@@ -65,6 +65,26 @@ def test_batches_windows_and_order_do_not_change_the_vectors(tiny_folder: Path, 
     np.testing.assert_allclose(solo, whole[:5], atol=1e-6)
 
 
+def test_one_window_is_tokenized_without_a_thread(tiny_folder: Path, tiny, monkeypatch) -> None:  # noqa: ANN001
+    # A serving batch or a query is one window: starting a thread for it would only add latency.
+    import bert4torch.models._sentence as sentence
+
+    started = []
+
+    class Recording(sentence.ThreadPoolExecutor):
+        def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+            started.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(sentence, "ThreadPoolExecutor", Recording)
+    enc = SentenceEncoder(tiny_folder, window=4)
+    one = enc.encode(tiny.SENTENCES[:4])
+    assert started == []
+    several = enc.encode(tiny.SENTENCES[:9])  # three windows: the later ones are tokenized while the first computes
+    assert started == [1]
+    np.testing.assert_allclose(several[:4], one, atol=1e-6)
+
+
 def test_bf16_stays_close(encoder, tiny) -> None:  # noqa: ANN001
     fp32 = encoder.encode(tiny.SENTENCES)
     bf16 = encoder.encode(tiny.SENTENCES, dtype="bfloat16")

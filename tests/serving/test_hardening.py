@@ -367,3 +367,70 @@ def test_a_batch_waits_for_requests_in_flight() -> None:
     assert not lone.done()
     in_flight[0] = 1  # the other request was answered elsewhere: nobody left to wait for
     assert lone.result(timeout=1) == 4
+
+
+def test_workers_compute_batches_side_by_side() -> None:
+    # The function returns only once two calls run at once: one worker would deadlock (the barrier times out).
+    from bert4torch.serving._batch import Batcher
+
+    barrier = threading.Barrier(2, timeout=5)
+    threads: list[str] = []
+
+    def func(x: list[int]) -> list[int]:
+        threads.append(threading.current_thread().name)
+        barrier.wait()
+        return [v * 10 for v in x]
+
+    batcher = Batcher(func, batch_size=8, max_wait_s=0.01, workers=2)
+    first = batcher.submit({"x": 1})
+    time.sleep(0.1)  # its batch is computing (held at the barrier) before the second request arrives
+    second = batcher.submit({"x": 2})
+    assert (first.result(timeout=5), second.result(timeout=5)) == (10, 20)
+    assert len(set(threads)) == 2
+
+
+def test_a_batch_does_not_wait_for_requests_another_worker_computes() -> None:
+    from bert4torch.serving._batch import Batcher
+
+    release = threading.Event()
+    in_flight = [1]
+    batcher = Batcher(lambda x: [release.wait(5) and v for v in x], batch_size=8, max_wait_s=5.0,
+                      in_flight=lambda: in_flight[0], workers=2)
+    held = batcher.submit({"x": 1})  # alone in flight: its batch closes at once and computes, held at the event
+    time.sleep(0.05)
+    assert not held.done()
+    in_flight[0] = 2
+    started = time.monotonic()
+    second = batcher.submit({"x": 2})
+    time.sleep(0.05)
+    release.set()
+    # the first request is being computed, so nobody else may join: the second's batch closed at once
+    assert second.result(timeout=2) == 2 and held.result(timeout=2) == 1
+    assert time.monotonic() - started < 1.5  # not the 5 s max_wait
+
+
+def test_worker_init_runs_once_in_each_worker_thread(caplog: pytest.LogCaptureFixture) -> None:
+    from bert4torch.serving._batch import Batcher
+
+    inits: list[str] = []
+    calls: set[str] = set()
+
+    def func(x: list[int]) -> list[int]:
+        calls.add(threading.current_thread().name)
+        return x
+
+    batcher = Batcher(func, batch_size=4, max_wait_s=0.001, workers=3,
+                      worker_init=lambda: inits.append(threading.current_thread().name))
+    assert [batcher.submit({"x": i}).result(timeout=5) for i in range(20)] == list(range(20))
+    assert sorted(inits) == [f"b4t-serving-batcher-{i}" for i in range(3)]
+    assert calls <= set(inits)
+
+    def broken() -> None:
+        raise RuntimeError("no such setting")
+
+    with caplog.at_level("ERROR", logger="bert4torch.serving"):
+        failing = Batcher(func, batch_size=4, max_wait_s=0.001, worker_init=broken)
+        assert failing.submit({"x": 7}).result(timeout=5) == 7  # still serves
+    assert "worker_init failed" in caplog.text and "no such setting" in caplog.text
+    with pytest.raises(ValueError, match="workers must be >= 1"):
+        Batcher(func, batch_size=4, max_wait_s=0.001, workers=0)

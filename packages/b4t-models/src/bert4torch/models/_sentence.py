@@ -266,11 +266,23 @@ class SentenceEncoder:
 
     def _tokenized_windows(self, texts: Iterable[Any], truncate: bool, truncated: list[tuple[int, int]]
                            ) -> Iterator[list[list[int]]]:
-        """Token ids window by window; the next window is tokenized in a thread while the caller computes."""
+        """Token ids window by window; the next window is tokenized in a thread while the caller computes.
+
+        The first window is tokenized here (there is nothing yet to overlap with), so an input of one window (a
+        serving batch, a query) starts no thread."""
         windows = self._windows(texts)
+        first = next(windows, None)
+        if first is None:
+            return
+        ids = self._tokenize(first[1], first[0], truncate, truncated)
+        second = next(windows, None)
+        if second is None:
+            yield ids
+            return
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="b4t-tokenize") as pool:
             submit = (lambda w: None if w is None else pool.submit(self._tokenize, w[1], w[0], truncate, truncated))
-            pending = submit(next(windows, None))
+            pending = submit(second)
+            yield ids
             while pending is not None:
                 ids = pending.result()
                 pending = submit(next(windows, None))

@@ -28,8 +28,9 @@ class EmbeddedServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: EmbeddedServer
-    # headers and body leave in one write (a buffered wfile, flushed once per answer), without Nagle's delay
-    wbufsize = -1
+    # headers and body leave in one write (a buffered wfile flushed once per answer; answers up to this size fit
+    # its buffer, a 384-float embedding is ~8 KB), without Nagle's delay
+    wbufsize = 64 * 1024
     disable_nagle_algorithm = True
 
     def setup(self) -> None:

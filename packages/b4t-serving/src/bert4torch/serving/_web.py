@@ -77,7 +77,8 @@ class WebServing:
         return handler
 
     def route(self, path: str, func: Callable[..., Any], arguments: Arguments, method: str = "GET", *,
-              batch_size: int | None = None, max_wait_ms: float = 5.0) -> None:
+              batch_size: int | None = None, max_wait_ms: float = 5.0, workers: int = 1,
+              worker_init: Callable[[], Any] | None = None) -> None:
         """Serve ``func`` at ``path`` (see :meth:`wraps` for ``arguments`` and ``method``).
 
         Args:
@@ -88,12 +89,17 @@ class WebServing:
             batch_size: batch requests arriving together into one call of at most this many; None: no batching.
             max_wait_ms: the longest a batch's first request waits for others; a batch closes sooner once every
                 request in flight has joined it, so a lone request is not delayed.
+            workers: batched routes: how many batches may compute at once, each in its own thread (one collects
+                the next batch while the others compute).
+            worker_init: batched routes: called once in each worker thread before its first batch, e.g.
+                ``lambda: torch.set_num_threads(1)`` so that two workers share two cores instead of competing.
         """
         _check_method(method)
         if not path.startswith("/"):
             raise ValueError(f"route path must start with '/': got {path!r}")
         batcher = (None if batch_size is None else
-                   Batcher(func, batch_size, max_wait_ms / 1000, in_flight=lambda: self._dispatcher.in_flight))
+                   Batcher(func, batch_size, max_wait_ms / 1000, in_flight=lambda: self._dispatcher.in_flight,
+                           workers=workers, worker_init=worker_init))
         self._dispatcher.routes[(method.upper(), path)] = Route(func, arguments, batcher)
 
     def wsgi_app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
