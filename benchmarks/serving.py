@@ -14,7 +14,6 @@ all cores) and ``batched`` (``--workers`` batches computing side by side, the co
 from __future__ import annotations
 
 import argparse
-import json
 import socket
 import statistics
 import subprocess

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-
 from bert4torch.models import SentenceEncoder
 from bert4torch.serving import WebServing
 

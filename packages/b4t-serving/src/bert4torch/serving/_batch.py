@@ -10,7 +10,6 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
-
 logger = logging.getLogger("bert4torch.serving")
 
 _POLL_S = 0.001  # how often a collecting batch re-reads the in-flight count while no request arrives
