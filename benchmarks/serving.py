@@ -1,6 +1,6 @@
 """The MiniLM embedding route under 16 concurrent clients: batched against unbatched, in one run.
 
-Usage: python benchmarks/serving.py [--clients 16] [--requests 40] [--rounds 3]
+Usage: python benchmarks/serving.py [--clients 16] [--requests 40] [--rounds 3] [--workers 2] [--model-only]
 Prints requests/s and p50/p99 latency per mode (medians over rounds, the modes interleaved) and the ratio of the
 batched throughput to the better unbatched one. Each mode's server runs in its own process (torch's thread settings
 are process-wide), the clients in this one, as real clients do: in the server's process they would compete with it
@@ -9,6 +9,8 @@ for the interpreter lock.
 Modes: ``unbatched`` (one request, one call, torch's default threads), ``unbatched-1t`` (the same with one torch
 thread per call, better when many calls run at once), ``batched-1w`` (batches of up to 32 computed one at a time on
 all cores) and ``batched`` (``--workers`` batches computing side by side, the cores shared among them).
+``--model-only`` measures the embedder without HTTP, one text a call against eight, on ``--workers`` threads: the
+most batching can gain over unbatched calls spread as well over the cores.
 """
 
 from __future__ import annotations
@@ -76,6 +78,33 @@ def drive(port: int, clients: int, requests: int) -> tuple[list[float], float]:
     return latencies, time.perf_counter() - start
 
 
+def model_only(workers: int, batch: int, seconds: float = 6.0) -> float:
+    """Texts/s of the embedder alone: ``workers`` threads of one torch thread each, encoding ``batch`` texts a call."""
+    import threading
+
+    import torch
+    from serve_embeddings import build_embedder, minilm_folder
+
+    embed = build_embedder(minilm_folder())
+    done = [0] * workers
+
+    def work(w: int) -> None:
+        torch.set_num_threads(1)
+        texts = [f"{TEXTS[i % len(TEXTS)]} {w} {i}" for i in range(batch)]
+        embed(texts)
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            embed(texts)
+            done[w] += batch
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(done) / seconds
+
+
 def run(mode: str, workers: int, clients: int, requests: int) -> tuple[float, float, float]:
     """Serve ``mode`` from a child process, drive it from this one; (requests/s, p50 ms, p99 ms)."""
     server = subprocess.Popen([sys.executable, __file__, "--serve", mode, "--workers", str(workers)],
@@ -98,10 +127,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2, help="batches computing at once (batched mode)")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    parser.add_argument("--model-only", action="store_true",
+                        help="the embedder without HTTP: texts/s at 1 and 8 texts a call on --workers threads")
     parser.add_argument("--serve", choices=MODES, help=argparse.SUPPRESS)  # a server process
     args = parser.parse_args()
     if args.serve:
         serve(args.serve, args.workers)
+        return
+    if args.model_only:
+        single, batched = model_only(args.workers, 1), model_only(args.workers, 8)
+        print(f"model only, {args.workers} threads of 1 torch thread: 1 text a call {single:.0f} texts/s, "
+              f"8 texts a call {batched:.0f} texts/s ({batched / single:.2f}x)")
         return
     rounds: dict[str, list[tuple[float, float, float]]] = {mode: [] for mode in args.modes}
     for _ in range(args.rounds):
@@ -117,6 +153,7 @@ def main() -> None:
         ratios = ", ".join(f"{medians[top][0] / medians[mode][0]:.2f}x against {mode}" for mode in unbatched)
         print(f"batched/unbatched throughput, {top}: {ratios} (medians of {args.rounds} rounds, {args.clients} "
               f"clients x {args.requests} requests)")
+
 
 if __name__ == "__main__":
     main()
