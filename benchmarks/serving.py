@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/serving.py [--clients 16] [--requests 40] [--rounds 3] [--workers 2] [--model-only]
 Prints requests/s and p50/p99 latency per mode (medians over rounds, the modes interleaved) and the ratio of the
-batched throughput to the better unbatched one. Each mode's server runs in its own process (torch's thread settings
+best batched throughput to each unbatched one. Each mode's server runs in its own process (torch's thread settings
 are process-wide), the clients in this one, as real clients do: in the server's process they would compete with it
 for the interpreter lock.
 
