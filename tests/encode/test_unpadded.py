@@ -130,3 +130,16 @@ def test_minilm_mixed_lengths_16_to_512(minilm_folder: Path) -> None:
         expected = ref(input_ids=ids, attention_mask=keep.long()).last_hidden_state
     got = predict_unpadded(ours, [ids])
     assert (got[keep] - expected[keep]).abs().max().item() <= 1e-5
+
+
+def test_in_place_activations_give_the_same_values(tmp_path: Path, tiny) -> None:
+    # The packed layer applies the FFN activation in place on its fresh input; each in-place form must agree exactly.
+    from bert4torch.models._unpadded import _IN_PLACE
+
+    x = torch.randn(7, 33) * 4
+    for act, in_place in _IN_PLACE.items():
+        assert torch.equal(in_place(x.clone()), act(x)), act
+    folder = tiny.write_folder(tmp_path, "bert", st_files=False)
+    model = build_transformer_model(checkpoint_path=folder, add_trainer=False)
+    assert UnpaddedEncoder(model, torch.float32).layers[0].act is _IN_PLACE[model.encoderLayer[0].feedForward
+                                                                           .intermediate_act_fn]
