@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+
 from bert4torch.models import SentenceEncoder
 from bert4torch.serving import WebServing
 

@@ -26,9 +26,10 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor, nn
+
 from bert4torch.activations import gelu, gelu_new, get_activation, swish
 from bert4torch.layers import POST_NORM, BertLayer, LayerNorm, create_position_ids_from_input_ids
-from torch import Tensor, nn
 
 from ._encoder import BERT_BASE
 
