@@ -25,10 +25,11 @@ def minilm_folder() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
-def build_embedder(folder: Path, maxlen: int = 128) -> Callable[[list[str]], list[list[float]]]:
-    """A function from a list of texts to their L2-normalised mean-pooled embeddings (padding-free batches)."""
+def build_embedder(folder: Path, maxlen: int = 128) -> Callable[[list[str]], torch.Tensor]:
+    """A function from a list of texts to their L2-normalised mean-pooled embeddings ``[n, 384]`` (padding-free
+    batches; the server writes each row as a JSON list)."""
     encoder = SentenceEncoder(folder, pooling="mean", normalize=True, max_length=maxlen)
-    return lambda text: encoder.encode(list(text), output="torch").tolist()
+    return lambda text: encoder.encode(list(text), output="torch")
 
 
 def make_server(port: int = 8000, batch_size: int | None = 32, max_wait_ms: float = 5.0,

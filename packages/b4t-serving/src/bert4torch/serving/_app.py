@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from ._batch import Batcher
+from ._json import dumps
 
 Arguments = Mapping[str, tuple[Callable[[str], Any] | None, bool]]
 logger = logging.getLogger("bert4torch.serving")
@@ -53,7 +54,7 @@ def envelope(code: int, desc: str, data: Any = None) -> dict[str, Any]:
 
 
 def encode(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    return dumps(payload).encode("utf-8")
 
 
 def parse_query(raw: bytes) -> dict[str, str]:
