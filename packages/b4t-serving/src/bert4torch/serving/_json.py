@@ -17,7 +17,7 @@ _NARROW_FLOATS = frozenset({"float32", "float16", "bfloat16"})
 
 
 class _HasArray(Exception):
-    """json.dumps met an array: encode the result with :func:`_walk`."""
+    """json.dumps met an array: :func:`dumps` encodes the container item by item."""
 
 
 def _is_array(obj: Any) -> bool:
@@ -41,22 +41,15 @@ def dumps(obj: Any) -> str:
         TypeError: an object JSON cannot encode (a set, a custom class).
         ValueError: NaN or infinity, in a float or in an array.
     """
-    try:
-        return _plain(obj)
-    except _HasArray:
-        return _walk(obj)
-
-
-def _walk(obj: Any) -> str:
     if _is_array(obj):
         return _array(obj)
-    try:  # a container without arrays is encoded whole
+    try:  # anything without arrays is encoded whole, in one call
         return _plain(obj)
     except _HasArray:
         pass
-    if isinstance(obj, dict):
-        return "{" + ",".join(f"{_key(k)}:{_walk(v)}" for k, v in obj.items()) + "}"
-    return "[" + ",".join(map(_walk, obj)) + "]"  # a list or tuple: only containers hold arrays
+    if isinstance(obj, dict):  # only containers hold arrays: encode their items one by one
+        return "{" + ",".join(f"{_key(k)}:{dumps(v)}" for k, v in obj.items()) + "}"
+    return "[" + ",".join(map(dumps, obj)) + "]"
 
 
 def _key(key: Any) -> str:
