@@ -2,8 +2,8 @@
 
 A route function may return a model's output as it is: arrays anywhere in its result become JSON lists. float32 and
 narrower floats are written with 9 significant digits, the fewest that give back every float32 exactly
-(``float32(decoded) == value``), at about a third of the cost of Python's 17-digit repr of the same values widened
-to float64 (a 384-float embedding: ~130 against ~420 µs, most of an answer's cost). Whole values read back as
+(``float32(decoded) == value``), in less than half the time of Python's 17-digit repr of the same values widened
+to float64 (a 384-float embedding's answer: 100 against 220 µs, 5.2 against 8.5 KB). Whole values read back as
 integers, as JSON has one number type. Other dtypes go through ``tolist()`` unchanged. A result without arrays costs
 what ``json.dumps`` costs: arrays are looked for only when it meets an object it cannot encode.
 """
