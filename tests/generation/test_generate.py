@@ -118,3 +118,16 @@ def test_both_weight_layouts_match_transformers(pair, monkeypatch, packed: bool)
     head = family_of(ours).head
     _, weight, _ = _layout._ARRANGED[head][(id(head),)]  # what the steps multiplied by
     assert weight.is_mkldnn == packed
+
+
+def test_bfloat16_weights_match_transformers_in_bfloat16(pair) -> None:
+    """bfloat16 steps multiply ``[out, in]`` weights with ``F.linear`` (one row and several): the tokens of
+    transformers' model cast the same way."""
+    ref, ours = pair
+    ref, ours = ref.to(torch.bfloat16), ours.to(torch.bfloat16)
+    for lengths in ([6], [5, 9, 1]):
+        ids, mask = left_padded(lengths)
+        with torch.inference_mode():
+            expected = hf_new_tokens(ref, ids, mask, max_new_tokens=16, do_sample=False)
+        assert generate(ours, ids, attention_mask=mask, max_new_tokens=16, eos_token_id=EOS,
+                        pad_token_id=PAD).tolist() == expected.tolist()
