@@ -77,6 +77,19 @@ def test_random_sample_refuses_nan_scores_from_predict() -> None:
         NaNScores(start_id=None, end_id=3, maxlen=3).random_sample([[1]], n=2)
 
 
+def test_a_temperature_too_small_for_the_scores_is_named() -> None:
+    # 2.0 / 1e-300 overflows float32: the NaN that follows is the temperature's doing, not predict()'s
+    for call in (lambda d: d.beam_search([[1]], topk=2, temperature=1e-300),
+                 lambda d: d.random_sample([[1]], n=2, temperature=1e-300)):
+        with pytest.raises(ValueError, match="temperature=1e-300 is too small for these scores"):
+            call(decoder())
+
+
+def test_random_sample_without_an_end_id_runs_to_maxlen() -> None:
+    samples = decoder(end_id=None, maxlen=4).random_sample([[1]], n=3)
+    assert [len(s) for s in samples] == [4, 4, 4]
+
+
 def test_beam_search_without_an_end_id_is_refused() -> None:
     with pytest.raises(ValueError, match="beam_search needs an end_id"):
         decoder(end_id=None).beam_search([[1]], topk=2)
@@ -166,6 +179,12 @@ def test_a_prompt_longer_than_the_positions_is_refused(gpt2) -> None:
 def test_generate_refuses_ids_outside_the_vocabulary(gpt2) -> None:
     with pytest.raises(ValueError, match=r"input_ids must be token ids in \[0, 32\): got ids from 5 to 40"):
         generate(gpt2, torch.tensor([[5, 40]]), max_new_tokens=2)
+
+
+def test_generate_refuses_an_end_id_outside_the_output_vocabulary(gpt2) -> None:
+    for kw in ({}, {"min_new_tokens": 1}, {"num_beams": 2}):
+        with pytest.raises(ValueError, match=r"eos_token_id must be ids of the model's 32 output tokens: got \[2, 32\]"):
+            generate(gpt2, PROMPT, max_new_tokens=2, eos_token_id=[2, 32], **kw)
 
 
 def test_generate_refuses_negative_ids(gpt2) -> None:

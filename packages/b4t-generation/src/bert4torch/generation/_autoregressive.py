@@ -122,6 +122,9 @@ class AutoRegressiveDecoder:
                     probas = probas / probas.sum(dim=-1, keepdim=True)
                 else:
                     probas = scores.float()
+                if temperature != 1 and bool(torch.isnan(probas).any()) and not bool(torch.isnan(scores).any()):
+                    raise ValueError(f"temperature={temperature!r} is too small for these scores: dividing by it "
+                                     "overflows float32 (use topk=1 for greedy decoding)")
                 if rtype == "probas":
                     return probas, states
                 return torch.log(probas + _EPS), states
@@ -221,6 +224,8 @@ class AutoRegressiveDecoder:
             # the sampler of generate(): top-k first, then the nucleus of the renormalised top-k
             sample_ids = sample(torch.log(probas / probas.sum(dim=1, keepdim=True)), topk, topp)
             output_ids = torch.cat([output_ids, sample_ids[:, None]], dim=1)
+            if self.end_id is None:  # no end token: every sample runs to maxlen
+                continue
             is_end = output_ids[:, -1] == self.end_id
             end_counts = (output_ids == self.end_id).sum(1)
             if output_ids.shape[1] >= self.minlen:

@@ -42,7 +42,11 @@ def _start(req: Request) -> tuple[Decoding, Tensor, Tensor, Tensor | None]:
         runner: Decoding = StaticRunner(req.model, family, seq2seq, first.shape[1] + req.max_new_tokens)
     else:
         runner = Runner(req.model, seq2seq=seq2seq, use_cache=req.use_cache)
-    return runner, runner.start(first, req.attention_mask, source=source), first, padding
+    logits = runner.start(first, req.attention_mask, source=source)
+    if req.eos is not None and int(req.eos.max()) >= logits.shape[-1]:
+        raise ValueError(f"eos_token_id must be ids of the model's {logits.shape[-1]} output tokens: got "
+                         f"{req.eos.tolist()}")
+    return runner, logits, first, padding
 
 
 @torch.inference_mode()
