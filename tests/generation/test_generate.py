@@ -120,9 +120,14 @@ def test_both_weight_layouts_match_transformers(pair, monkeypatch, packed: bool)
     assert weight.is_mkldnn == packed
 
 
-def test_bfloat16_weights_match_transformers_in_bfloat16(pair) -> None:
-    """bfloat16 steps multiply ``[out, in]`` weights with ``F.linear`` (one row and several): the tokens of
-    transformers' model cast the same way."""
+@pytest.mark.parametrize("native", [False, True], ids=["float32-prompt", "bf16-prompt"])
+def test_bfloat16_weights_match_transformers_in_bfloat16(pair, monkeypatch, native: bool) -> None:
+    """bfloat16 steps multiply ``[out, in]`` weights with ``F.linear``; a prompt of 12 rows or more multiplies in
+    float32 on a CPU without bf16 arithmetic (the 27 rows of the padded batch), natively on one with it: the tokens of
+    transformers' model cast the same way, either way."""
+    from bert4torch.generation import _layout
+
+    monkeypatch.setattr(_layout, "_native_product", lambda dtype: native)
     ref, ours = pair
     ref, ours = ref.to(torch.bfloat16), ours.to(torch.bfloat16)
     for lengths in ([6], [5, 9, 1]):
@@ -131,3 +136,13 @@ def test_bfloat16_weights_match_transformers_in_bfloat16(pair) -> None:
             expected = hf_new_tokens(ref, ids, mask, max_new_tokens=16, do_sample=False)
         assert generate(ours, ids, attention_mask=mask, max_new_tokens=16, eos_token_id=EOS,
                         pad_token_id=PAD).tolist() == expected.tolist()
+
+
+def test_nan_logits_from_a_prompt_are_refused(pair) -> None:
+    from bert4torch.generation._static import family_of
+
+    _, ours = pair
+    with torch.no_grad():
+        family_of(ours).final.weight[0] = float("nan")
+    with pytest.raises(FloatingPointError, match="NaN logits"):
+        generate(ours, torch.tensor([[5, 6, 7]]), max_new_tokens=3)

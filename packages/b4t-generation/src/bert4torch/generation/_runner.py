@@ -40,7 +40,11 @@ def check_has_cache(model: Any) -> None:
 
 def _last_logits(out: Any) -> Tensor:
     logits = out[-1] if isinstance(out, (list, tuple)) else out
-    last = logits[:, -1, :].float()
+    return checked(logits[:, -1, :].float())
+
+
+def checked(last: Tensor) -> Tensor:
+    """``last`` (a prompt's last logits), refused when NaN."""
     if bool(torch.isnan(last).any()):
         raise FloatingPointError("the model returned NaN logits: check its weights and inputs (a dtype overflow?); "
                                  "generation never follows a NaN score")

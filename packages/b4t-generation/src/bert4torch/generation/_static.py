@@ -2,10 +2,11 @@
 
 The model's own ``forward`` concatenates every layer's past keys and values with the new ones on each step (its
 cache is immutable, so a caller may keep an old one): on a batch of 8 that copies more bytes per step than the
-weights hold, and beam search copies the whole cache again to reorder it. Here one call owns its cache: the prompt
-runs through the model's ``forward`` once (``Runner.start``; its cache is copied into buffers sized for the whole
-generation), then each step writes one key/value column in place and attends over the filled prefix. A step calls
-the model's own modules (embeddings, norms, activations, RoPE, position bias) in the order each
+weights hold, and beam search copies the whole cache again to reorder it. Here one call owns its cache, buffers
+sized for the whole generation. A decoder-only prompt runs through the same code as a step, every prompt token of a
+row at once (its logits only at each row's last token); an encoder-decoder's prompt runs through the model's
+``forward`` (the encoder, and the one start token), whose cache is then copied into the buffers. Each step writes one
+key/value column in place and attends over the filled prefix. Both call the model's own modules (embeddings, norms, activations, RoPE, position bias) in the order each
 ``TransformerLayer`` declares (``layer.norms``), and multiplies by the weights of its ``nn.Linear`` modules with the
 kernel fastest on a few rows (``_layout.py``). A model in training mode, or one whose forward, layers or attention
 this step does not reproduce (:func:`family_of`), keeps the generic path. The parity tests against
@@ -23,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._layout import arranged, rows_product
-from ._runner import Runner
+from ._runner import Runner, checked
 
 # torch >= 2.5 lets SDPA share key/value heads across query heads without copying them
 _SDPA_GQA = tuple(int(x) for x in torch.__version__.split(".")[:2]) >= (2, 5)
@@ -157,40 +158,79 @@ class StaticRunner:
         self.positions: Tensor | None = None  # [rows] the position id of each row's next token
         self._rope: Any = None  # this step's RotaryAngles (rotary families)
         self.length = 0  # filled columns
+        self.new = 1  # new tokens per row in this call (the prompt's width in the prefill)
+        self._prompt_bias: Tensor | None = None  # [rows, 1, width, width] causal and padding, in the prefill
         self._weights: dict[tuple[nn.Linear, ...], tuple[Tensor, Tensor | None]] = {}  # arranged once per call
 
     def start(self, first: Tensor, mask: Tensor, source: Tensor | None = None) -> Tensor:
-        """Run the prompt through the model's ``forward`` (``Runner.start``) and move its cache into the buffers."""
-        prompt = Runner(self.model, seq2seq=self.seq2seq, use_cache=True)
+        """Run the prompt and keep its keys/values in the buffers; return its last logits ``[rows, vocab]``."""
+        if not self.seq2seq:
+            return self._prefill(first, mask)
+        # encoder-decoder: the model's forward runs the encoder and the one start token, then its cache moves here
+        prompt = Runner(self.model, seq2seq=True, use_cache=True)
         logits = prompt.start(first, mask, source)
         cache = prompt.cache
         self.keys, self.values = _preallocated(cache.self_attn, self.capacity)
         self.cross_keys, self.cross_values = _preallocated(cache.cross_attn, None)
-        dtype, width = self.keys[0].dtype, first.shape[1]
-        real = cache.key_mask
-        self.bias = _mask_bias(real, self.capacity, dtype)
+        dtype = self.keys[0].dtype
+        self.bias = _mask_bias(cache.key_mask, self.capacity, dtype)
         if cache.encoder_mask is not None:
             self.cross_bias = _mask_bias(cache.encoder_mask, cache.encoder_mask.shape[1], dtype)
         if self.family.position_bias is not None:
             self.position_bias = self.family.position_bias(1, self.capacity).to(dtype)
-        self.positions = real.sum(dim=1)
-        self.length = width
+        self.positions = cache.key_mask.sum(dim=1)
+        self.length = first.shape[1]
         return logits
+
+    def _prefill(self, ids: Tensor, mask: Tensor) -> Tensor:
+        """A decoder-only prompt through the same layers as a step, every prompt token at once: the products use
+        the step's weights (``_layout.py``: a bfloat16 ``nn.Linear`` on a CPU without bf16 arithmetic is 3x slower at
+        32 rows), and the head reads only each row's last position."""
+        rows, width = ids.shape
+        real = mask != 0
+        dtype = self.family.head.weight.dtype
+        # positions count real tokens only (left padding does not shift them), as the model's forward counts them
+        positions = (real.long().cumsum(dim=1) - 1).clamp(min=0)
+        for layer in self.layers:
+            attn = layer.multiHeadAttention
+            shape = (rows, attn.num_key_value_heads, self.capacity)
+            self.keys.append(ids.new_empty(*shape, attn.attention_key_size, dtype=dtype))
+            self.values.append(ids.new_empty(*shape, attn.attention_head_size, dtype=dtype))
+        self.bias = _mask_bias(real, self.capacity, dtype)
+        if self.bias is not None:  # causal and padding: a padding query sees nothing real, all min (uniform, no NaN)
+            causal = torch.ones(width, width, dtype=torch.bool, device=ids.device).tril()
+            self._prompt_bias = torch.zeros(rows, 1, width, width, dtype=dtype, device=ids.device).masked_fill_(
+                ~(causal & real[:, None, :])[:, None], torch.finfo(dtype).min)
+        # a padding position reads row 0 (its id may be any filler); it is never attended
+        x = self.decoder.embeddings(ids.masked_fill(~real, 0), position_ids=positions)
+        logits = self._run(x.reshape(rows * width, -1), rows, width, positions)
+        self._prompt_bias = None
+        self.positions = real.sum(dim=1)
+        return checked(logits)
 
     def step(self, next_ids: Tensor) -> Tensor:
         """Feed one token per row (``[rows]``) and return the next logits ``[rows, vocab]`` in float32."""
         assert self.positions is not None
         if self.length >= self.capacity:
             raise RuntimeError(f"the preallocated cache holds {self.capacity} positions: all are used")
-        decoder, family = self.decoder, self.family
         # [rows, hidden]: one token per row, no length axis
-        x = decoder.embeddings(next_ids[:, None], position_ids=self.positions[:, None])[:, 0]
-        if family.rotary is not None:  # angles [rows, 1, 1, dim] against q/k [rows, heads, 1, dim]
-            self._rope = family.rotary.angles(self.positions[:, None], x.dtype)
+        x = self.decoder.embeddings(next_ids[:, None], position_ids=self.positions[:, None])[:, 0]
+        logits = self._run(x, next_ids.shape[0], 1, self.positions[:, None])
+        self.positions = self.positions + 1
+        return logits
+
+    def _run(self, x: Tensor, rows: int, new: int, positions: Tensor) -> Tensor:
+        """The layers for ``new`` tokens per row (``x``: ``[rows * new, hidden]``), then the head on each row's last
+        token: float32 logits ``[rows, vocab]``."""
+        family = self.family
+        self.new = new
+        if family.rotary is not None:  # angles [rows, 1, new, dim] against q/k [rows, heads, new, dim]
+            self._rope = family.rotary.angles(positions, x.dtype)
         for i, layer in enumerate(self.layers):
             x = _block(layer, x, self, i)
-        self.length += 1
-        self.positions = self.positions + 1
+        self.length += new
+        if new > 1:
+            x = x.view(rows, new, -1)[:, -1]
         if family.final is not None:
             x = family.final(x)
         logits = self.linear(x * family.head_scale if family.head_scale != 1.0 else x, family.head)
@@ -206,38 +246,46 @@ class StaticRunner:
         return rows_product(x, *weights)
 
     def attend(self, i: int, attn: Any, h: Tensor) -> Tensor:
-        """Self-attention of layer ``i`` for one new token per row: write its key/value column, attend the prefix."""
-        rows, heads, kv_heads = h.shape[0], attn.num_attention_heads, attn.num_key_value_heads
-        dk, dv = attn.attention_key_size, attn.attention_head_size
+        """Self-attention of layer ``i`` for ``self.new`` new tokens per row: write their key/value columns, attend
+        the filled prefix."""
+        new, heads, kv_heads = self.new, attn.num_attention_heads, attn.num_key_value_heads
+        rows, dk, dv = h.shape[0] // new, attn.attention_key_size, attn.attention_head_size
         q, k, v = self.linear(h, attn.q, attn.k, attn.v).split([heads * dk, kv_heads * dk, kv_heads * dv], -1)
-        # [rows, heads * dim] -> [rows, heads, 1, dim]: with one query per row the heads need no transpose
-        q, k, v = q.view(rows, heads, 1, dk), k.view(rows, kv_heads, 1, dk), v.view(rows, kv_heads, 1, dv)
+        # [rows * new, heads * dim] -> [rows, heads, new, dim] (one new token: a view, no copy)
+        q = q.view(rows, new, heads, dk).transpose(1, 2)
+        k, v = k.view(rows, new, kv_heads, dk).transpose(1, 2), v.view(rows, new, kv_heads, dv).transpose(1, 2)
         if self._rope is not None:
             q, k = self._rope.rotate(q), self._rope.rotate(k)
-        end = self.length + 1
+        end = self.length + new
         self.keys[i][:, :, self.length:end] = k
         self.values[i][:, :, self.length:end] = v
+        keys, values = self.keys[i][:, :, :end], self.values[i][:, :, :end]
+        if new > 1:  # the prompt (decoder-only, an empty cache): causal, and the padding when there is some
+            return self._attention(attn, q, keys, values, self._prompt_bias, causal=self._prompt_bias is None)
         bias = None if self.bias is None else self.bias[..., :end]
         if self.position_bias is not None:
             relative = self.position_bias[..., self.capacity - end:]
             bias = relative if bias is None else bias + relative
-        return self._attention(attn, q, self.keys[i][:, :, :end], self.values[i][:, :, :end], bias)
+        return self._attention(attn, q, keys, values, bias)
 
     def cross(self, i: int, attn: Any, h: Tensor) -> Tensor:
         """Cross-attention of layer ``i`` over the encoder output's keys/values cached by the prompt's run."""
         q = self.linear(h, attn.q).view(h.shape[0], attn.num_attention_heads, 1, attn.attention_key_size)
         return self._attention(attn, q, self.cross_keys[i], self.cross_values[i], self.cross_bias)
 
-    def _attention(self, attn: Any, q: Tensor, keys: Tensor, values: Tensor, bias: Tensor | None) -> Tensor:
-        heads, kv_heads = q.shape[1], keys.shape[1]
+    def _attention(self, attn: Any, q: Tensor, keys: Tensor, values: Tensor, bias: Tensor | None,
+                   causal: bool = False) -> Tensor:
+        rows, heads, new, kv_heads = *q.shape[:3], keys.shape[1]
         extra = {}
         if kv_heads != heads and _SDPA_GQA:
             extra["enable_gqa"] = True
         elif kv_heads != heads:
             keys = keys.repeat_interleave(heads // kv_heads, dim=1)
             values = values.repeat_interleave(heads // kv_heads, dim=1)
-        out = F.scaled_dot_product_attention(q, keys, values, attn_mask=bias, scale=attn.scale, **extra)
-        return self.linear(out.reshape(q.shape[0], heads * out.shape[3]), attn.o)
+        out = F.scaled_dot_product_attention(q, keys, values, attn_mask=bias, is_causal=causal, scale=attn.scale,
+                                             **extra)
+        # [rows, heads, new, dim] -> [rows * new, heads * dim] (one new token: a view)
+        return self.linear(out.transpose(1, 2).reshape(rows * new, heads * out.shape[3]), attn.o)
 
     def feed_forward(self, ffn: Any, h: Tensor) -> Tensor:
         """A ``PositionWiseFeedForward`` (plain or gated) on ``[rows, hidden]``."""
