@@ -95,8 +95,8 @@ def _stack_family(model: Any) -> Family | None:
 
 def family_of(model: Any) -> Family | None:
     """Where ``model``'s decoding steps live when they may run on a preallocated cache, else None (the generic
-    path: training mode, an overridden ``forward``, a layer or attention this step does not reproduce, or
-    probabilities out)."""
+    path: training mode, an overridden ``forward``, a layer or attention this step does not reproduce, layers whose
+    key/value shapes differ, or probabilities out)."""
     if not isinstance(model, nn.Module) or model.training:
         return None
     family = _stack_family(model)
@@ -104,25 +104,48 @@ def family_of(model: Any) -> Family | None:
         return None
     if getattr(getattr(family.decoder, "config", None), "final_activation", "linear") != "linear":
         return None
+    shapes = set()  # every layer's keys/values share one buffer
     for layer in family.layers:
         if type(layer).__qualname__ != "TransformerLayer" or type(layer).__module__ != "bert4torch.layers._transformer":
             return None
         for attn in (layer.multiHeadAttention, layer.crossAttention):
             if attn is not None and (attn.p_bias is not None or attn.return_attention_scores):
                 return None
-    return family
+        shapes.add(tuple((a.num_key_value_heads, a.attention_key_size, a.attention_head_size) if a else None
+                         for a in (layer.multiHeadAttention, layer.crossAttention)))
+    return family if len(shapes) == 1 else None
 
 
-def _preallocated(pairs: Any, capacity: int | None) -> tuple[list[Tensor], list[Tensor]]:
-    """Keys and values of a ``KVCache`` layer list, copied into buffers of ``capacity`` positions (None: as long)."""
-    keys, values = [], []
-    for key, value in pairs:
-        rows, heads, width, dim = key.shape
-        for source, into in ((key, keys), (value, values)):
-            buffer = source.new_empty(rows, heads, capacity or width, dim)
-            buffer[:, :, :width] = source
-            into.append(buffer)
-    return keys, values
+def _preallocated(pairs: Any, capacity: int | None) -> tuple[Tensor, Tensor]:
+    """Keys and values of a ``KVCache`` layer list, copied into one ``[layers, rows, heads, capacity, dim]`` buffer
+    each (``capacity`` None: as long as they are)."""
+    buffers = []
+    for n in (0, 1):
+        rows, heads, width, dim = pairs[0][n].shape
+        buffer = pairs[0][n].new_empty(len(pairs), rows, heads, capacity or width, dim)
+        for i, pair in enumerate(pairs):
+            buffer[i, :, :, :width] = pair[n]
+        buffers.append(buffer)
+    return buffers[0], buffers[1]
+
+
+def _copy_order(index: list[int]) -> tuple[list[tuple[int, int]], list[int]]:
+    """The row copies ``(into, from)`` that make rows ``rows[index]``, ordered so that no row is overwritten while a
+    later copy still reads it; and the rows left in cycles (a swap), which need a saved copy of their sources."""
+    moves = {into: source for into, source in enumerate(index) if source != into}
+    readers = dict.fromkeys(moves.values(), 0)
+    for source in moves.values():
+        readers[source] += 1
+    free = [into for into in moves if not readers.get(into)]
+    order = []
+    while free:
+        into = free.pop()
+        source = moves.pop(into)
+        order.append((into, source))
+        readers[source] -= 1
+        if not readers[source] and source in moves:
+            free.append(source)
+    return order, sorted(moves)
 
 
 def _mask_bias(real: Tensor, width: int, dtype: torch.dtype) -> Tensor | None:
@@ -148,10 +171,10 @@ class StaticRunner:
         self.model, self.family, self.seq2seq, self.capacity = model, family, seq2seq, capacity
         self.decoder = family.decoder
         self.layers: nn.ModuleList = family.layers
-        self.keys: list[Tensor] = []
-        self.values: list[Tensor] = []
-        self.cross_keys: list[Tensor] = []  # seq2seq: the encoder output projected by each layer, computed once
-        self.cross_values: list[Tensor] = []
+        # [layers, rows, kv_heads, capacity, dim]: one buffer for every layer, so a beam's row moves in one copy
+        self.keys = self.values = torch.empty(0)
+        self.cross_keys: Tensor | None = None  # seq2seq: the encoder output projected by each layer, computed once
+        self.cross_values: Tensor | None = None
         self.bias: Tensor | None = None  # [rows, 1, 1, capacity] hides left padding; None when there is none
         self.cross_bias: Tensor | None = None  # [rows, 1, 1, src_len] hides the source's padding
         self.position_bias: Tensor | None = None  # [1, heads, 1, capacity] (relative-position families)
@@ -172,7 +195,7 @@ class StaticRunner:
         cache = prompt.cache
         self.keys, self.values = _preallocated(cache.self_attn, self.capacity)
         self.cross_keys, self.cross_values = _preallocated(cache.cross_attn, None)
-        dtype = self.keys[0].dtype
+        dtype = self.keys.dtype
         self.bias = _mask_bias(cache.key_mask, self.capacity, dtype)
         if cache.encoder_mask is not None:
             self.cross_bias = _mask_bias(cache.encoder_mask, cache.encoder_mask.shape[1], dtype)
@@ -191,11 +214,10 @@ class StaticRunner:
         dtype = self.family.head.weight.dtype
         # positions count real tokens only (left padding does not shift them), as the model's forward counts them
         positions = (real.long().cumsum(dim=1) - 1).clamp(min=0)
-        for layer in self.layers:
-            attn = layer.multiHeadAttention
-            shape = (rows, attn.num_key_value_heads, self.capacity)
-            self.keys.append(ids.new_empty(*shape, attn.attention_key_size, dtype=dtype))
-            self.values.append(ids.new_empty(*shape, attn.attention_head_size, dtype=dtype))
+        attn = self.layers[0].multiHeadAttention  # every layer's are alike (family_of)
+        shape = (len(self.layers), rows, attn.num_key_value_heads, self.capacity)
+        self.keys = ids.new_empty(*shape, attn.attention_key_size, dtype=dtype)
+        self.values = ids.new_empty(*shape, attn.attention_head_size, dtype=dtype)
         self.bias = _mask_bias(real, self.capacity, dtype)
         if self.bias is not None:  # causal and padding: a padding query sees nothing real, all min (uniform, no NaN)
             causal = torch.ones(width, width, dtype=torch.bool, device=ids.device).tril()
@@ -271,6 +293,7 @@ class StaticRunner:
     def cross(self, i: int, attn: Any, h: Tensor) -> Tensor:
         """Cross-attention of layer ``i`` over the encoder output's keys/values cached by the prompt's run."""
         q = self.linear(h, attn.q).view(h.shape[0], attn.num_attention_heads, 1, attn.attention_key_size)
+        assert self.cross_keys is not None and self.cross_values is not None
         return self._attention(attn, q, self.cross_keys[i], self.cross_values[i], self.cross_bias)
 
     def _attention(self, attn: Any, q: Tensor, keys: Tensor, values: Tensor, bias: Tensor | None,
@@ -298,20 +321,24 @@ class StaticRunner:
         return self.linear(inner, last)
 
     def reorder(self, index: Tensor) -> None:
-        """Keep rows ``index`` (beam search): only the rows that take another row's place are copied, in place."""
+        """Keep rows ``index`` (beam search): only the rows that take another row's place are copied, in place, each
+        in one copy across the layers."""
         assert self.positions is not None
         self.positions = self.positions.index_select(0, index)
         self.bias = None if self.bias is None else self.bias.index_select(0, index)
         self.cross_bias = None if self.cross_bias is None else self.cross_bias.index_select(0, index)
-        if index.shape[0] != self.keys[0].shape[0]:  # the row count changes (beams expanded): new buffers
-            pick = [t.index_select(0, index) for t in (*self.keys, *self.values, *self.cross_keys, *self.cross_values)]
-            n = len(self.keys)
-            self.keys, self.values = pick[:n], pick[n:2 * n]
-            self.cross_keys, self.cross_values = pick[2 * n:3 * n], pick[3 * n:]
+        cross = [] if self.cross_keys is None or self.cross_values is None else [self.cross_keys, self.cross_values]
+        if index.shape[0] != self.keys.shape[1]:  # the row count changes (beams expanded): new buffers
+            self.keys, self.values, *cross = (b.index_select(1, index) for b in (self.keys, self.values, *cross))
+            if cross:
+                self.cross_keys, self.cross_values = cross
             return
-        moved = (index != torch.arange(index.shape[0], device=index.device)).nonzero().view(-1)
-        if moved.numel():
-            source = index.index_select(0, moved)
-            filled = [b[:, :, :self.length] for b in (*self.keys, *self.values)]
-            for buffer in (*filled, *self.cross_keys, *self.cross_values):
-                buffer.index_copy_(0, moved, buffer.index_select(0, source))
+        order, cycles = _copy_order(index.tolist())
+        buffers = [self.keys[:, :, :, :self.length], self.values[:, :, :, :self.length], *cross]
+        for into, source in order:
+            for buffer in buffers:
+                buffer[:, into].copy_(buffer[:, source])
+        if cycles:  # rows that swap places: their sources are gathered before any is written
+            moved = torch.tensor(cycles, device=index.device)
+            for buffer in buffers:
+                buffer.index_copy_(1, moved, buffer.index_select(1, index.index_select(0, moved)))
