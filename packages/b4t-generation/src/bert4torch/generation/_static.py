@@ -181,6 +181,8 @@ class StaticRunner:
         self.positions: Tensor | None = None  # [rows] the position id of each row's next token
         self._rope: Any = None  # this step's RotaryAngles (rotary families)
         self.length = 0  # filled columns
+        self.prompt_width = 0  # the columns the prompt filled (the same in every copy of one prompt)
+        self.prompt_of: Tensor | None = None  # [rows] the prompt each row continues
         self.new = 1  # new tokens per row in this call (the prompt's width in the prefill)
         self._prompt_bias: Tensor | None = None  # [rows, 1, width, width] causal and padding, in the prefill
         self._weights: dict[tuple[nn.Linear, ...], tuple[Tensor, Tensor | None]] = {}  # arranged once per call
@@ -202,7 +204,8 @@ class StaticRunner:
         if self.family.position_bias is not None:
             self.position_bias = self.family.position_bias(1, self.capacity).to(dtype)
         self.positions = cache.key_mask.sum(dim=1)
-        self.length = first.shape[1]
+        self.length = self.prompt_width = first.shape[1]
+        self.prompt_of = torch.arange(first.shape[0], device=first.device)
         return logits
 
     def _prefill(self, ids: Tensor, mask: Tensor) -> Tensor:
@@ -228,6 +231,8 @@ class StaticRunner:
         logits = self._run(x.reshape(rows * width, -1), rows, width, positions)
         self._prompt_bias = None
         self.positions = real.sum(dim=1)
+        self.prompt_width = width
+        self.prompt_of = torch.arange(rows, device=ids.device)
         return checked(logits)
 
     def step(self, next_ids: Tensor) -> Tensor:
@@ -321,20 +326,28 @@ class StaticRunner:
         return self.linear(inner, last)
 
     def reorder(self, index: Tensor) -> None:
-        """Keep rows ``index`` (beam search): only the rows that take another row's place are copied, in place, each
-        in one copy across the layers."""
-        assert self.positions is not None
+        """Keep rows ``index``. Beam search moves rows among the copies of one prompt, which share the prompt's
+        columns, padding, positions and encoder output: then only the generated columns of the rows that take another
+        row's place are copied, in place, each in one copy across the layers. Any other reorder gathers everything."""
+        assert self.positions is not None and self.prompt_of is not None
+        prompt_of = self.prompt_of.index_select(0, index)
+        if index.shape[0] == self.keys.shape[1] and torch.equal(prompt_of, self.prompt_of):
+            self._move_rows(index)
+            return
+        self.prompt_of = prompt_of
         self.positions = self.positions.index_select(0, index)
         self.bias = None if self.bias is None else self.bias.index_select(0, index)
         self.cross_bias = None if self.cross_bias is None else self.cross_bias.index_select(0, index)
-        cross = [] if self.cross_keys is None or self.cross_values is None else [self.cross_keys, self.cross_values]
-        if index.shape[0] != self.keys.shape[1]:  # the row count changes (beams expanded): new buffers
-            self.keys, self.values, *cross = (b.index_select(1, index) for b in (self.keys, self.values, *cross))
-            if cross:
-                self.cross_keys, self.cross_values = cross
-            return
+        self.keys, self.values = self.keys.index_select(1, index), self.values.index_select(1, index)
+        if self.cross_keys is not None and self.cross_values is not None:
+            self.cross_keys, self.cross_values = self.cross_keys.index_select(1, index), self.cross_values.index_select(
+                1, index)
+
+    def _move_rows(self, index: Tensor) -> None:
+        """Rows ``index`` of the generated columns, in place (rows of one prompt: the rest is the same in each)."""
         order, cycles = _copy_order(index.tolist())
-        buffers = [self.keys[:, :, :, :self.length], self.values[:, :, :, :self.length], *cross]
+        generated = slice(self.prompt_width, self.length)
+        buffers = [self.keys[:, :, :, generated], self.values[:, :, :, generated]]
         for into, source in order:
             for buffer in buffers:
                 buffer[:, into].copy_(buffer[:, source])
