@@ -214,10 +214,10 @@ class StaticRunner:
         32 rows), and the head reads only each row's last position."""
         rows, width = ids.shape
         real = mask != 0
-        dtype = self.family.head.weight.dtype
         # positions count real tokens only (left padding does not shift them), as the model's forward counts them
         positions = (real.long().cumsum(dim=1) - 1).clamp(min=0)
         attn = self.layers[0].multiHeadAttention  # every layer's are alike (family_of)
+        dtype = attn.k.weight.dtype  # the keys' and values' dtype
         shape = (len(self.layers), rows, attn.num_key_value_heads, self.capacity)
         self.keys = ids.new_empty(*shape, attn.attention_key_size, dtype=dtype)
         self.values = ids.new_empty(*shape, attn.attention_head_size, dtype=dtype)
