@@ -328,6 +328,7 @@ def bench_profile(texts: list[str], dtype: str) -> dict:
 def predict_batch(texts: list[str], lengths: tuple[int, ...] = (16, 512, 100, 37, 250, 16, 400, 64)):  # noqa: ANN201
     """8 real texts of the given token lengths ([CLS] ... [SEP]), right-padded with 0."""
     import torch
+
     from bert4torch.tokenizers import Tokenizer
 
     stream = [t for ids in Tokenizer(minilm_folder()).encode(texts[:400])[0] for t in ids[1:-1]]

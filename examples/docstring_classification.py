@@ -45,6 +45,7 @@ from bert4torch.snippets import (  # noqa: E402
 )
 from bert4torch.tokenizers import Tokenizer  # noqa: E402
 
+
 def first_paragraphs(path: Path) -> list[str]:
     """The first paragraph (whitespace folded) of every module, class and function docstring in one file."""
     try:

@@ -14,8 +14,9 @@ import argparse
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 _VERSION = re.compile(r'^__version__ = "([^"]+)"$', re.M)

@@ -28,6 +28,7 @@ def tokenize() -> None:
 
 def model() -> None:
     import torch
+
     from bert4torch.models import build_transformer_model
 
     out = build_transformer_model(None, model="bert", **TINY)(torch.tensor([[1, 2, 3]]))
@@ -36,6 +37,7 @@ def model() -> None:
 
 def fit() -> None:
     import torch
+
     from bert4torch.models import build_transformer_model
 
     net = build_transformer_model(None, model="bert", with_pool=True, **TINY)
@@ -48,6 +50,7 @@ def fit() -> None:
 
 def generate() -> None:
     import torch
+
     from bert4torch.generation import generate as gen
     from bert4torch.models import build_transformer_model
 

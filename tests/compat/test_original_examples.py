@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 HARNESS = ROOT / "tools" / "original_examples"
 sys.path.insert(0, str(HARNESS))
 
-from checkpoints import SPEC  # noqa: E402
 from catalog import REPRESENTATIVE  # noqa: E402
+from checkpoints import SPEC  # noqa: E402
 
 # example -> the TRIAGE.md entry that keeps it from running today (a strict xfail: it fails loudly once fixed)
 KNOWN_ELSEWHERE: dict[str, str] = {}

@@ -15,7 +15,6 @@ import torch.distributed as dist
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "_support"))
 from b4t_testing.trainer import shutdown_distributed  # noqa: E402
-
 from bert4torch.models import SentenceEncoder  # noqa: E402
 
 

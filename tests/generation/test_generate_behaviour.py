@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 import torch
 
-from bert4torch.generation import AutoRegressiveDecoder, generate, generate_text, stream_generate
-from bert4torch.generation import stream_text
+from bert4torch.generation import AutoRegressiveDecoder, generate, generate_text, stream_generate, stream_text
 from bert4torch.generation._static import family_of
 
 transformers = pytest.importorskip("transformers")

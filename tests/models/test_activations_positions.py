@@ -6,7 +6,11 @@ import pytest
 import torch
 
 from bert4torch.activations import ACT2FN, get_activation
-from bert4torch.layers import RelativePositionsEncodingDebertaV2, RelativePositionsEncodingT5, t5_relative_position_bucket
+from bert4torch.layers import (
+    RelativePositionsEncodingDebertaV2,
+    RelativePositionsEncodingT5,
+    t5_relative_position_bucket,
+)
 
 tr = pytest.importorskip("transformers")
 

@@ -8,8 +8,8 @@ import warnings
 
 import pytest
 import torch
-from b4t_testing.models import TINY, assert_close_masked, random_inputs
 
+from b4t_testing.models import TINY, assert_close_masked, random_inputs
 from bert4torch.models import (
     CheckpointError,
     ConfigError,

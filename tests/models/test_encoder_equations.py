@@ -10,8 +10,8 @@ import math
 
 import torch
 import torch.nn.functional as F
-from b4t_testing.models import random_inputs
 
+from b4t_testing.models import random_inputs
 from bert4torch.models import build_transformer_model
 
 TINY = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, max_position=64)

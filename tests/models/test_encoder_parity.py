@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from b4t_testing.models import TINY, assert_close_masked, random_inputs
 
+from b4t_testing.models import TINY, assert_close_masked, random_inputs
 from bert4torch.models import build_transformer_model
 
 tr = pytest.importorskip("transformers")

@@ -7,9 +7,9 @@ import io
 
 import pytest
 import torch
-from b4t_testing.models import TINY
 from torch import nn
 
+from b4t_testing.models import TINY
 from bert4torch.layers import FUSE_MAX_ROWS, clear_fused_cache, fused_linear
 from bert4torch.models import build_transformer_model
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 import torch
-from b4t_testing.models import TINY, assert_close_masked, random_inputs
 from torch import nn
 
+from b4t_testing.models import TINY, assert_close_masked, random_inputs
 from bert4torch.layers import LayerNorm
 from bert4torch.models import BERT, ConfigError, build_transformer_model
 

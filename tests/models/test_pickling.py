@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 import torch
-from b4t_testing.models import TINY, first_output
 
+from b4t_testing.models import TINY, first_output
 from bert4torch.models import build_transformer_model
 
 LLAMA = dict(vocab_size=99, hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,

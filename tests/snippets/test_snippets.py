@@ -118,10 +118,10 @@ def test_report_lists_every_distribution_and_its_missing_extras() -> None:
 
 
 def test_report_names_a_missing_extra() -> None:
-    from bert4torch.snippets.__main__ import missing_extras
-
     # b4t-tokenizers' [sentencepiece] extra is missing exactly when sentencepiece is not installed.
     from importlib import metadata, util
+
+    from bert4torch.snippets.__main__ import missing_extras
 
     pytest.importorskip("bert4torch.tokenizers")
     try:

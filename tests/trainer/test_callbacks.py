@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from b4t_testing.trainer import TinyClassifier, checkpoint_names, mlp, state_equal, token_loader
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from b4t_testing.trainer import TinyClassifier, checkpoint_names, mlp, state_equal, token_loader
 from bert4torch.trainer import (
     FGM,
     PGD,

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from b4t_testing.trainer import CLASSES, TinyClassifier, mlp, state_equal, token_loader
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
+
+from b4t_testing.trainer import CLASSES, TinyClassifier, mlp, state_equal, token_loader
 
 pytest.importorskip("bert4torch.optimizers")  # b4t-losses: a sibling, absent in the trainer-only env
 from bert4torch.optimizers import extend_with_exponential_moving_average, get_linear_schedule_with_warmup  # noqa: E402

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from b4t_testing.trainer import checkpoint_names, mlp, nested_equal
 from torch import nn
 
+from b4t_testing.trainer import checkpoint_names, mlp, nested_equal
 from bert4torch.trainer import BaseModel, CheckpointWarning
 
 # the worker trains with an EMA and a warmup schedule from b4t-losses, a sibling absent in the trainer-only env

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from b4t_testing.trainer import checkpoint_names, mlp, state_equal
 from torch import nn
 
+from b4t_testing.trainer import checkpoint_names, mlp, state_equal
 from bert4torch.trainer import (
     BaseModel,
     Callback,

@@ -8,10 +8,10 @@ import inspect
 from pathlib import Path
 
 import torch
-from b4t_testing.trainer import mlp
 from torch import nn
 
 import bert4torch.trainer as trainer
+from b4t_testing.trainer import mlp
 from bert4torch.trainer import BaseModel, Callback, TrainerState
 
 PACKAGES = Path(__file__).resolve().parents[2] / "packages"

@@ -23,7 +23,6 @@ from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "_support"))
 from b4t_testing.trainer import mlp, nested_equal, shutdown_distributed  # noqa: E402
-
 from bert4torch.trainer import BaseModel, BaseModelDDP, Checkpoint  # noqa: E402
 
 EPOCHS = 3

@@ -22,7 +22,6 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "_support"))
 from b4t_testing.trainer import TinyClassifier, token_loader  # noqa: E402
-
 from bert4torch.optimizers import extend_with_exponential_moving_average, get_linear_schedule_with_warmup  # noqa: E402
 from bert4torch.trainer import BaseModel, Callback, Checkpoint, seed_everything  # noqa: E402
 

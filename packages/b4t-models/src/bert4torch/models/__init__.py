@@ -18,11 +18,11 @@ __version__ = "0.1.0"
 from importlib import import_module
 from typing import Any
 
-from ._encoder import BERT_BASE, LM_Mask, UniLM_Mask, extend_with_language_model, extend_with_unified_language_model
 from ._build import build_transformer_model
 from ._config import ConfigError, EncoderConfig
-from ._registry import MODELS, resolve_model
+from ._encoder import BERT_BASE, LM_Mask, UniLM_Mask, extend_with_language_model, extend_with_unified_language_model
 from ._loading import LoadReport, WeightLoadingError, load_weights
+from ._registry import MODELS, resolve_model
 from ._weights import CheckpointError, invert_weight_map, load_checkpoint
 
 # public class name -> module (family files); resolved on first attribute access

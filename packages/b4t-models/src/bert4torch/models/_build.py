@@ -32,8 +32,8 @@ from torch import nn
 from ._base import ModelBase
 from ._config import read_config_file
 from ._encoder import BERT_BASE, extend_with_language_model, extend_with_unified_language_model
-from ._registry import resolve_model
 from ._loading import load_weights
+from ._registry import resolve_model
 
 __all__ = ["build_transformer_model"]
 

@@ -7,8 +7,8 @@ layer group and one inner layer, as every released ALBERT has. ``ALBERT_Unshared
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from torch import nn

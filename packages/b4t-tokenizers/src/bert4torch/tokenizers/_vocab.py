@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from typing import overload, Literal
+from typing import Literal, overload
 
 from ._basic import is_cjk_character
 

@@ -17,23 +17,23 @@ __version__ = "0.1.0"
 
 from ._adversarial import FGM, PGD, VAT, AdversarialTraining
 from ._base import BaseModel, MetricNotFoundWarning, NonFiniteGradientWarning
-from ._interrupt import TrainingInterrupted
-from ._parallel import BaseModelDDP, BaseModelDP
-from ._persist import CheckpointWarning, SaveDirInUseError
-from ._state import TrainerState
-from ._trainable import trainable
 from ._callback import Callback, CallbackList, LambdaCallback
 from ._checkpoint import Checkpoint
-from ._evaluator import Evaluator
 from ._data import IterDataset, ListDataset
+from ._early_stopping import EarlyStopping
+from ._evaluator import Evaluator
 from ._history import History
+from ._interrupt import TrainingInterrupted
 from ._logger import Logger
 from ._metrics import BUILTIN_METRICS
-from ._early_stopping import EarlyStopping
+from ._parallel import BaseModelDDP, BaseModelDP
+from ._persist import CheckpointWarning, SaveDirInUseError
 from ._progbar import ProgbarLogger
 from ._reduce_lr import ReduceLROnPlateau
+from ._state import TrainerState
 from ._tensorboard import Tensorboard
 from ._terminate_on_nan import TerminateOnNaN
+from ._trainable import trainable
 from ._utils import seed_everything
 
 __all__ = [

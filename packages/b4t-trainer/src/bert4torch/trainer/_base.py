@@ -24,8 +24,8 @@ from ._interrupt import stop_on_signals
 from ._metrics import compute_metrics, resolve_metrics, to_float
 from ._persist import PersistMixin
 from ._progbar import ProgbarLogger
-from ._summary import summary_table
 from ._state import PUBLIC_FIELDS, TrainerState, state_property
+from ._summary import summary_table
 from ._utils import check_choice, check_kwargs, closest_hint, forward_unpacks, get_rng_state, warn_ignored
 
 NAN_POLICIES = ("skip", "raise")

@@ -8,7 +8,6 @@ from typing import Any
 import torch
 
 
-
 def _accuracy(y_pred: torch.Tensor, y_true: torch.Tensor) -> float:
     if y_pred.dim() == y_true.dim() + 1:  # logits or probabilities over classes
         y_pred = y_pred.argmax(dim=-1)

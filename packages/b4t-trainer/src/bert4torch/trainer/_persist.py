@@ -22,8 +22,14 @@ import torch
 from torch import nn
 
 from ._history import History
-from ._io import atomic_torch_save, checkpoint_name, list_checkpoints, read_run_id, remove_stale_temporaries
-from ._io import write_run_id
+from ._io import (
+    atomic_torch_save,
+    checkpoint_name,
+    list_checkpoints,
+    read_run_id,
+    remove_stale_temporaries,
+    write_run_id,
+)
 from ._utils import get_rng_state, set_rng_state
 
 CHECKPOINT_FORMAT = "b4t-trainer-checkpoint"
