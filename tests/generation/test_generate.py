@@ -146,3 +146,15 @@ def test_nan_logits_from_a_prompt_are_refused(pair) -> None:
         family_of(ours).final.weight[0] = float("nan")
     with pytest.raises(FloatingPointError, match="NaN logits"):
         generate(ours, torch.tensor([[5, 6, 7]]), max_new_tokens=3)
+
+
+def test_one_token_prompts_match_transformers(pair) -> None:
+    """A prompt of one token runs the prefill as a step (no causal mask to build)."""
+    ref, ours = pair
+    ids = torch.tensor([[7], [9], [11]])
+    for beams in (1, 3):
+        with torch.inference_mode():
+            expected = hf_new_tokens(ref, ids, torch.ones_like(ids), max_new_tokens=10, do_sample=False,
+                                     num_beams=beams)
+        assert generate(ours, ids, max_new_tokens=10, num_beams=beams, eos_token_id=EOS,
+                        pad_token_id=PAD).tolist() == expected.tolist()

@@ -81,14 +81,19 @@ def run_both(name: str, pairs: dict, batch: int, seed: int | None = None, **kw: 
     eos = kw.pop("eos_token_id", EOS)
     if seed is not None:
         torch.manual_seed(seed)
-    with torch.inference_mode():
-        out = ref.generate(ids, attention_mask=mask, max_new_tokens=NEW, eos_token_id=eos, pad_token_id=PAD,
-                           use_cache=True, **kw)
+    config = ref.generation_config
+    saved, config.eos_token_id = config.eos_token_id, eos  # an explicit None is "unset" to generate(): the config's
+    try:
+        with torch.inference_mode():
+            out = ref.generate(ids, attention_mask=mask, max_new_tokens=NEW, eos_token_id=eos, pad_token_id=PAD,
+                               use_cache=True, **kw)
+    finally:
+        config.eos_token_id = saved
     theirs = out[:, 1:] if name in SEQ2SEQ else out[:, ids.shape[1]:]
     if seed is not None:
         torch.manual_seed(seed)
     mine = generate(ours, ids, attention_mask=mask, max_new_tokens=NEW, eos_token_id=eos, pad_token_id=PAD, **kw)
-    ends = {eos} if isinstance(eos, int) else set(eos)
+    ends = {eos} if isinstance(eos, int) else set(eos or ())
     return until_end(mine, ends), until_end(theirs, ends)
 
 
@@ -108,6 +113,8 @@ OTHER_GRID = [
     dict(eos_token_id=[EOS, 5]),
     dict(num_beams=4, eos_token_id=[EOS, 5, 7]),
     dict(repetition_penalty=1.3, no_repeat_ngram_size=2, min_new_tokens=3),
+    dict(eos_token_id=None),  # no end id: every row runs NEW steps (beams end only at the length limit)
+    dict(num_beams=3, eos_token_id=None),
 ]
 
 

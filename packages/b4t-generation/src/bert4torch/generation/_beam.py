@@ -128,7 +128,8 @@ def beam_search(runner: Decoding, logits: Tensor, prompt: Tensor, padding: Tenso
         source_beam = top_index // vocab
         candidates = _gather(running, source_beam)
         candidates[:, :, cur] = top_index % vocab
-        ends = torch.isin(candidates[:, :, cur], eos) if eos is not None else torch.zeros_like(among_best[None])
+        ends = torch.isin(candidates[:, :, cur], eos) if eos is not None else torch.zeros_like(candidates[:, :, cur],
+                                                                                               dtype=torch.bool)
         ends = ends | (cur + 1 >= max_len)
         live_scores = top_scores + ends.to(torch.float32) * _DROP
         chosen = live_scores.topk(beams).indices
