@@ -114,7 +114,7 @@ def rows_product(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         return x @ weight if bias is None else torch.addmm(bias, x, weight)
     if x.shape[0] >= _UPCAST_ROWS and weight.device.type == "cpu" and not _native_product(weight.dtype):
         # without bf16/fp16 arithmetic the reduced-precision kernel makes one pass over the weight per row; the
-        # inputs are exact in float32, so this is the same product rounded once, with float32 accumulation
+        # values are exact in float32, and the product is accumulated in float32 and rounded once, as that kernel does
         out = F.linear(x.float(), weight.float(), None if bias is None else bias.float())
         return out.to(x.dtype)
     return F.linear(x, weight, bias)
