@@ -158,3 +158,21 @@ def test_one_token_prompts_match_transformers(pair) -> None:
                                      num_beams=beams)
         assert generate(ours, ids, max_new_tokens=10, num_beams=beams, eos_token_id=EOS,
                         pad_token_id=PAD).tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("cast", [1 << 23, 5 * 16], ids=["whole", "in-slices"])
+def test_a_reduced_precision_prompt_product_is_the_float32_product_rounded(monkeypatch, cast: int) -> None:
+    """On a CPU without bf16 arithmetic, 12 rows or more multiply in float32 (weights cast a slice at a time)."""
+    from bert4torch.generation import _layout
+
+    monkeypatch.setattr(_layout, "_native_product", lambda dtype: False)
+    monkeypatch.setattr(_layout, "_CAST_ELEMENTS", cast)  # 5 output rows of 16 inputs per slice: 5 slices of 23
+    g = torch.Generator().manual_seed(0)
+    x, w, b = (torch.randn(*shape, generator=g).bfloat16() for shape in ((12, 16), (23, 16), (23,)))
+    exact = torch.nn.functional.linear(x.double(), w.double(), b.double())
+    linear, weights = torch.nn.functional.linear, []
+    monkeypatch.setattr(torch.nn.functional, "linear", lambda x, w, b: weights.append(w.dtype) or linear(x, w, b))
+    got = _layout.rows_product(x, w, b)
+    assert weights == [torch.float32] * (1 if cast > 23 * 16 else 5)
+    assert got.dtype == torch.bfloat16 and got.shape == (12, 23)
+    assert torch.equal(got, exact.bfloat16())  # float32 accumulation of 16 products: the same bf16 after rounding

@@ -58,6 +58,7 @@ def _onednn_packs() -> bool:
 
 
 _UPCAST_ROWS = 12  # from here a reduced-precision product is faster in float32 on a CPU without its arithmetic
+_CAST_ELEMENTS = 1 << 23  # float32 weight elements cast at a time by such a product (32 MB)
 
 
 @functools.cache
@@ -113,8 +114,22 @@ def rows_product(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
     if weight.dtype == torch.float32:
         return x @ weight if bias is None else torch.addmm(bias, x, weight)
     if x.shape[0] >= _UPCAST_ROWS and weight.device.type == "cpu" and not _native_product(weight.dtype):
-        # without bf16/fp16 arithmetic the reduced-precision kernel makes one pass over the weight per row; the
-        # values are exact in float32, and the product is accumulated in float32 and rounded once, as that kernel does
-        out = F.linear(x.float(), weight.float(), None if bias is None else bias.float())
-        return out.to(x.dtype)
+        return _float32_product(x, weight, bias)
     return F.linear(x, weight, bias)
+
+
+def _float32_product(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """``F.linear`` of reduced-precision values computed in float32, in ``x.dtype``.
+
+    Without bf16/fp16 arithmetic the reduced-precision kernel makes one pass over the weight per row. The values are
+    exact in float32, and the product is accumulated in float32 and rounded once, as that kernel does. The weight is
+    cast a slice of output rows at a time (at most ``_CAST_ELEMENTS``), so a large LM head is never copied whole.
+    """
+    xf, step = x.float(), max(1, _CAST_ELEMENTS // weight.shape[1])
+    if weight.shape[0] <= step:
+        return F.linear(xf, weight.float(), None if bias is None else bias.float()).to(x.dtype)
+    out = x.new_empty(x.shape[0], weight.shape[0])
+    for start in range(0, weight.shape[0], step):
+        part = slice(start, start + step)
+        out[:, part] = F.linear(xf, weight[part].float(), None if bias is None else bias[part].float())
+    return out
