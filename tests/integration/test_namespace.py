@@ -24,14 +24,10 @@ def test_every_member_declares_its_wheel_package() -> None:
 
 
 def test_tokenizers_import_is_light() -> None:
-    code = (
-        "import sys, time; t = time.perf_counter(); import bert4torch.tokenizers; dt = time.perf_counter() - t\n"
-        "bad = {'torch', 'numpy', 'PIL', 'requests'} & set(sys.modules)\n"
-        "assert not bad, bad\n"
-        "print(dt)"
-    )
+    # what it loads, not how long it takes (benchmarks/tokenizers.py times it; a fresh environment compiles first)
+    code = "import sys, bert4torch.tokenizers; print(sorted({'torch', 'numpy', 'PIL', 'requests'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
-    assert float(out.stdout) < 0.2
+    assert out.stdout.strip() == "[]"
 
 
 def test_serving_and_snippets_import_without_torch() -> None:

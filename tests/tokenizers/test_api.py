@@ -330,17 +330,17 @@ def test_word_caches_are_bounded(helpers, monkeypatch) -> None:
 
 
 def test_import_is_light() -> None:
+    """Importing the tokenizers loads none of the heavy libraries (its time: benchmarks/tokenizers.py; a timed test
+    would fail on a fresh environment, where the first import also compiles every module)."""
     import subprocess
     import sys
 
     code = (
-        "import sys, time; t = time.perf_counter(); import bert4torch.tokenizers; dt = time.perf_counter() - t\n"
-        "bad = {'torch', 'numpy', 'sentencepiece', 'tokenizers'} & set(sys.modules)\n"
-        "assert not bad, bad\n"
-        "print(dt)"
+        "import sys; import bert4torch.tokenizers\n"
+        "print(sorted({'torch', 'numpy', 'sentencepiece', 'tokenizers'} & set(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
-    assert float(out.stdout) < 0.2
+    assert out.stdout.strip() == "[]"
 
 
 def test_rematch_with_special_tokens_typed_in_the_text(cased) -> None:
