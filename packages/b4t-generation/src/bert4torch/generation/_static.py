@@ -6,11 +6,11 @@ weights hold, and beam search copies the whole cache again to reorder it. Here o
 sized for the whole generation. A decoder-only prompt runs through the same code as a step, every prompt token of a
 row at once (its logits only at each row's last token); an encoder-decoder's prompt runs through the model's
 ``forward`` (the encoder, and the one start token), whose cache is then copied into the buffers. Each step writes one
-key/value column in place and attends over the filled prefix. Both call the model's own modules (embeddings, norms, activations, RoPE, position bias) in the order each
-``TransformerLayer`` declares (``layer.norms``), and multiplies by the weights of its ``nn.Linear`` modules with the
-kernel fastest on a few rows (``_layout.py``). A model in training mode, or one whose forward, layers or attention
-this step does not reproduce (:func:`family_of`), keeps the generic path. The parity tests against
-``transformers`` run gpt2, llama, qwen2, t5 and bart through this path.
+key/value column in place and attends over the filled prefix. Both call the model's own modules (embeddings, norms,
+activations, RoPE, position bias) in the order each ``TransformerLayer`` declares (``layer.norms``), and multiply by
+the weights of its ``nn.Linear`` modules with the kernel fastest on a few rows (``_layout.py``). A model in training
+mode, or one whose forward, layers or attention this step does not reproduce (:func:`family_of`), keeps the generic
+path. The parity tests against ``transformers`` run gpt2, llama, qwen2, t5 and bart through this path.
 """
 
 from __future__ import annotations
@@ -183,8 +183,7 @@ class StaticRunner:
         self.length = 0  # filled columns
         self.prompt_width = 0  # the columns the prompt filled (the same in every copy of one prompt)
         self.prompt_of: Tensor | None = None  # [rows] the prompt each row continues
-        self.new = 1  # new tokens per row in this call (the prompt's width in the prefill)
-        self._prompt_bias: Tensor | None = None  # [rows, 1, width, width] causal and padding, in the prefill
+        self._prompt: Any = None  # in the prefill: the model's DecoderStep for the prompt (its mask, positions)
         self._weights: dict[tuple[nn.Linear, ...], tuple[Tensor, Tensor | None]] = {}  # arranged once per call
 
     def start(self, first: Tensor, mask: Tensor, source: Tensor | None = None) -> Tensor:
@@ -212,24 +211,22 @@ class StaticRunner:
         """A decoder-only prompt through the same layers as a step, every prompt token at once: the products use
         the step's weights (``_layout.py``: a bfloat16 ``nn.Linear`` on a CPU without bf16 arithmetic is 3x slower at
         32 rows), and the head reads only each row's last position."""
+        from bert4torch.models._decoder import decoder_inputs  # the model's own masks and positions (family_of)
+
         rows, width = ids.shape
-        real = mask != 0
-        # positions count real tokens only (left padding does not shift them), as the model's forward counts them
-        positions = (real.long().cumsum(dim=1) - 1).clamp(min=0)
         attn = self.layers[0].multiHeadAttention  # every layer's are alike (family_of)
         dtype = attn.k.weight.dtype  # the keys' and values' dtype
+        # positions counting real tokens only, and the causal bias with the padding's (None: SDPA's is_causal)
+        self._prompt = prompt = decoder_inputs(ids, pad_id=None, attention_mask=mask, past=None, dtype=dtype)
+        real = prompt.key_mask
         shape = (len(self.layers), rows, attn.num_key_value_heads, self.capacity)
         self.keys = ids.new_empty(*shape, attn.attention_key_size, dtype=dtype)
         self.values = ids.new_empty(*shape, attn.attention_head_size, dtype=dtype)
         self.bias = _mask_bias(real, self.capacity, dtype)
-        if self.bias is not None:  # causal and padding: a padding query sees nothing real, all min (uniform, no NaN)
-            causal = torch.ones(width, width, dtype=torch.bool, device=ids.device).tril()
-            self._prompt_bias = torch.zeros(rows, 1, width, width, dtype=dtype, device=ids.device).masked_fill_(
-                ~(causal & real[:, None, :])[:, None], torch.finfo(dtype).min)
         # a padding position reads row 0 (its id may be any filler); it is never attended
-        x = self.decoder.embeddings(ids.masked_fill(~real, 0), position_ids=positions)
-        logits = self._run(x.reshape(rows * width, -1), rows, width, positions)
-        self._prompt_bias = None
+        x = self.decoder.embeddings(ids.masked_fill(~real, 0), position_ids=prompt.position_ids)
+        logits = self._run(x.reshape(rows * width, -1), rows, width, prompt.position_ids)
+        self._prompt = None
         self.positions = real.sum(dim=1)
         self.prompt_width = width
         self.prompt_of = torch.arange(rows, device=ids.device)
@@ -250,7 +247,6 @@ class StaticRunner:
         """The layers for ``new`` tokens per row (``x``: ``[rows * new, hidden]``), then the head on each row's last
         token: float32 logits ``[rows, vocab]``."""
         family = self.family
-        self.new = new
         if family.rotary is not None:  # angles [rows, 1, new, dim] against q/k [rows, heads, new, dim]
             self._rope = family.rotary.angles(positions, x.dtype)
         for i, layer in enumerate(self.layers):
@@ -273,10 +269,10 @@ class StaticRunner:
         return rows_product(x, *weights)
 
     def attend(self, i: int, attn: Any, h: Tensor) -> Tensor:
-        """Self-attention of layer ``i`` for ``self.new`` new tokens per row: write their key/value columns, attend
-        the filled prefix."""
-        new, heads, kv_heads = self.new, attn.num_attention_heads, attn.num_key_value_heads
-        rows, dk, dv = h.shape[0] // new, attn.attention_key_size, attn.attention_head_size
+        """Self-attention of layer ``i`` for the new tokens of every row (one, or the prompt's): write their key/value
+        columns, attend the filled prefix."""
+        rows, heads, kv_heads = self.keys.shape[1], attn.num_attention_heads, attn.num_key_value_heads
+        new, dk, dv = h.shape[0] // rows, attn.attention_key_size, attn.attention_head_size
         q, k, v = self.linear(h, attn.q, attn.k, attn.v).split([heads * dk, kv_heads * dk, kv_heads * dv], -1)
         # [rows * new, heads * dim] -> [rows, heads, new, dim] (one new token: a view, no copy)
         q = q.view(rows, new, heads, dk).transpose(1, 2)
@@ -288,7 +284,7 @@ class StaticRunner:
         self.values[i][:, :, self.length:end] = v
         keys, values = self.keys[i][:, :, :end], self.values[i][:, :, :end]
         if new > 1:  # the prompt (decoder-only, an empty cache): causal, and the padding when there is some
-            return self._attention(attn, q, keys, values, self._prompt_bias, causal=self._prompt_bias is None)
+            return self._attention(attn, q, keys, values, self._prompt.bias, causal=self._prompt.is_causal)
         bias = None if self.bias is None else self.bias[..., :end]
         if self.position_bias is not None:
             relative = self.position_bias[..., self.capacity - end:]
