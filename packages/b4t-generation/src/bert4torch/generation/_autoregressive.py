@@ -22,10 +22,15 @@ Prediction = tuple[torch.Tensor, Any]
 _EPS = 1e-12
 
 
-def _check_scores(scores: torch.Tensor) -> None:
-    if bool(torch.isnan(scores).any()):
-        raise FloatingPointError("predict() returned NaN scores: check the model's weights and inputs (a dtype "
-                                 "overflow?); decoding never follows a NaN score")
+def _check_probabilities(probas: torch.Tensor, scores: torch.Tensor, temperature: float) -> None:
+    """Refuse NaN probabilities, naming their cause: a temperature that overflows finite scores, else predict()."""
+    if not bool(torch.isnan(probas).any()):
+        return
+    if temperature != 1 and bool(torch.isfinite(scores).all()):
+        raise ValueError(f"temperature={temperature!r} is too small for these scores: dividing by it overflows "
+                         "float32 (use topk=1 for greedy decoding)")
+    raise FloatingPointError("predict() returned NaN scores: check the model's weights and inputs (a dtype "
+                             "overflow?); decoding never follows a NaN score")
 
 
 _WARNED: set[type] = set()  # decoder classes already warned that their 'probas' are logits
@@ -122,9 +127,7 @@ class AutoRegressiveDecoder:
                     probas = probas / probas.sum(dim=-1, keepdim=True)
                 else:
                     probas = scores.float()
-                if temperature != 1 and bool(torch.isnan(probas).any()) and not bool(torch.isnan(scores).any()):
-                    raise ValueError(f"temperature={temperature!r} is too small for these scores: dividing by it "
-                                     "overflows float32 (use topk=1 for greedy decoding)")
+                _check_probabilities(probas, scores, temperature)  # every prediction passes here, once
                 if rtype == "probas":
                     return probas, states
                 return torch.log(probas + _EPS), states
@@ -171,7 +174,6 @@ class AutoRegressiveDecoder:
         output_scores = torch.zeros(1, device=self.device)
         for _ in range(self.maxlen):
             scores, states = self.predict(inputs, output_ids, states, temperature, "logits")
-            _check_scores(scores)
             scores = output_scores.view(-1, 1) + scores
             vocab = scores.shape[1]
             output_scores, indices = scores.view(-1).topk(min(topk, scores.numel()))
@@ -213,7 +215,6 @@ class AutoRegressiveDecoder:
         results: list[torch.Tensor] = []
         for step in range(self.maxlen):
             probas, states = self.predict(batch, output_ids, states, temperature, "probas")
-            _check_scores(probas)
             if step == 0:
                 check_top_k(topk, probas.shape[-1], name="topk")
                 probas = probas.repeat_interleave(n, dim=0)
