@@ -293,8 +293,8 @@ class StaticRunner:
 
     def cross(self, i: int, attn: Any, h: Tensor) -> Tensor:
         """Cross-attention of layer ``i`` over the encoder output's keys/values cached by the prompt's run."""
-        q = self.linear(h, attn.q).view(h.shape[0], attn.num_attention_heads, 1, attn.attention_key_size)
         assert self.cross_keys is not None and self.cross_values is not None
+        q = self.linear(h, attn.q).view(h.shape[0], attn.num_attention_heads, 1, attn.attention_key_size)
         return self._attention(attn, q, self.cross_keys[i], self.cross_values[i], self.cross_bias)
 
     def _attention(self, attn: Any, q: Tensor, keys: Tensor, values: Tensor, bias: Tensor | None,
@@ -336,8 +336,8 @@ class StaticRunner:
         self.cross_bias = None if self.cross_bias is None else self.cross_bias.index_select(0, index)
         self.keys, self.values = self.keys.index_select(1, index), self.values.index_select(1, index)
         if self.cross_keys is not None and self.cross_values is not None:
-            self.cross_keys, self.cross_values = self.cross_keys.index_select(1, index), self.cross_values.index_select(
-                1, index)
+            self.cross_keys = self.cross_keys.index_select(1, index)
+            self.cross_values = self.cross_values.index_select(1, index)
 
     def _move_rows(self, index: Tensor) -> None:
         """Rows ``index`` of the generated columns, in place (rows of one prompt: the rest is the same in each)."""
